@@ -86,33 +86,39 @@ def make_dataset(
     }
 
 
+def people(dataset: dict) -> list[dict]:
+    """The annotations of people with labelled keypoints (those COCOeval does not ignore)."""
+    return [a for a in dataset["annotations"] if a["num_keypoints"] > 0 and not a["iscrowd"]]
+
+
+def as_result(ann: dict, xy: np.ndarray, keypoint_scores: np.ndarray, score: float) -> dict:
+    flat = np.concatenate([xy, keypoint_scores[:, None]], axis=1).ravel().tolist()
+    return {"image_id": ann["image_id"], "category_id": 1, "keypoints": flat, "score": score}
+
+
 def perfect_results(dataset: dict) -> list[dict]:
-    """The ground truth of every person with labelled keypoints, as results with score 1."""
+    """The ground truth of every person, as results with score 1."""
     results = []
-    for ann in dataset["annotations"]:
-        if ann["num_keypoints"] > 0 and not ann["iscrowd"]:
-            xyv = np.asarray(ann["keypoints"], dtype=float).reshape(-1, 3)
-            xyv[:, 2] = 1.0
-            results.append({"image_id": ann["image_id"], "category_id": 1, "keypoints": xyv.ravel().tolist(), "score": 1.0})
+    for ann in people(dataset):
+        xy = np.asarray(ann["keypoints"], dtype=float).reshape(-1, 3)[:, :2]
+        results.append(as_result(ann, xy, np.ones(len(xy)), 1.0))
     return results
 
 
 def perturbed_results(dataset: dict, rng: np.random.Generator) -> list[dict]:
     """Noisy predictions: jitter growing with person size, random scores, misses and false alarms."""
     results = []
-    for result, ann in zip(perfect_results(dataset), [a for a in dataset["annotations"] if a["num_keypoints"] > 0 and not a["iscrowd"]]):
+    for ann in people(dataset):
         if rng.uniform() < 0.1:
             continue  # a missed person
-        xyv = np.asarray(result["keypoints"]).reshape(-1, 3)
+        xy = np.asarray(ann["keypoints"], dtype=float).reshape(-1, 3)[:, :2]
         scale = np.sqrt(ann["bbox"][2] * ann["bbox"][3])
-        xyv[:, :2] += rng.normal(0.0, rng.uniform(0.01, 0.12) * scale, size=(len(xyv), 2))
-        xyv[:, 2] = rng.uniform(0.1, 1.0, len(xyv))
-        results.append({**result, "keypoints": xyv.ravel().tolist(), "score": float(rng.uniform(0.2, 1.0))})
+        xy += rng.normal(0.0, rng.uniform(0.01, 0.12) * scale, size=xy.shape)
+        results.append(as_result(ann, xy, rng.uniform(0.1, 1.0, len(xy)), float(rng.uniform(0.2, 1.0))))
+    k = len(dataset["annotations"][0]["keypoints"]) // 3
     for image in dataset["images"][:3]:  # false alarms
-        k = len(results[0]["keypoints"]) // 3
         xy = rng.uniform([0, 0], [640, 480], size=(k, 2))
-        flat = np.concatenate([xy, np.full((k, 1), 0.3)], axis=1).ravel().tolist()
-        results.append({"image_id": image["id"], "category_id": 1, "keypoints": flat, "score": float(rng.uniform(0.1, 0.6))})
+        results.append(as_result({"image_id": image["id"]}, xy, np.full(k, 0.3), float(rng.uniform(0.1, 0.6))))
     return results
 
 
@@ -228,10 +234,10 @@ def test_oks_matches_pycocotools(coco_files):
 
 def test_collector_results_evaluate(coco_files, tmp_path):
     dataset, ann, _ = coco_files
-    people = [a for a in dataset["annotations"] if a["num_keypoints"] > 0 and not a["iscrowd"]]
+    persons = people(dataset)
     collector = TopDownResults("coco")
-    for start in range(0, len(people), 4):  # batches of 4 boxes
-        batch = people[start : start + 4]
+    for start in range(0, len(persons), 4):  # batches of 4 boxes
+        batch = persons[start : start + 4]
         xy = np.asarray([a["keypoints"] for a in batch]).reshape(len(batch), 17, 3)[..., :2]
         collector.add(
             image_ids=[a["image_id"] for a in batch],
@@ -242,7 +248,7 @@ def test_collector_results_evaluate(coco_files, tmp_path):
         )
     path = collector.write_results(tmp_path / "out" / "results.json")
     written = json.loads(path.read_text())
-    assert len(written) == len(people)
+    assert len(written) == len(persons)
     assert evaluate_coco(path, ann)["AP"] == 1.0
 
 
@@ -347,7 +353,8 @@ def test_bad_annotation_file(coco_files, tmp_path, how, message):
 
 def test_annotation_file_for_another_schema(coco_files):
     _, ann, res = coco_files
-    with pytest.raises(AnnotationError, match=r"person_keypoints\.json: annotations\[0\]: field 'keypoints' has 51 values; schema 'crowdpose' has 14"):
+    message = r"person_keypoints\.json: annotations\[0\]: field 'keypoints' has 51 values; schema 'crowdpose' has 14"
+    with pytest.raises(AnnotationError, match=message):
         evaluate_coco(res, ann, "crowdpose")
 
 
@@ -422,9 +429,8 @@ def test_cli_table_and_json(coco_files, monkeypatch, capsys):
 
 def test_cli_crowdpose(crowdpose_files, monkeypatch, capsys):
     _, ann, res, _ = crowdpose_files
-    code, out, _ = run_cli(
-        monkeypatch, capsys, "eval", "--predictions", str(res), "--annotations", str(ann), "--protocol", "crowdpose", "--json"
-    )
+    argv = ["eval", "--predictions", str(res), "--annotations", str(ann), "--protocol", "crowdpose", "--json"]
+    code, out, _ = run_cli(monkeypatch, capsys, *argv)
     assert code == 0 and json.loads(out) == evaluate_crowdpose(res, ann)
 
 

@@ -4,9 +4,9 @@ pycocotools meets a malformed file with a bare ``assert`` or ``KeyError`` deep i
 evaluation loop. These loaders check everything the keypoint evaluation reads first and
 raise :class:`~kpose.errors.AnnotationError` naming the file and the field at fault.
 
-They return copies (the caller's dicts are never modified), with the fields the COCO
+They never modify the caller's data; annotations come back as copies, with the fields the COCO
 format lets files omit filled in: ``iscrowd`` (0), ``num_keypoints`` (keypoints with
-``v > 0``) and, on request, ``area`` from the box.
+``v > 0``), ``id`` (1..N, when no annotation has one) and, on request, ``area`` from the box.
 
 This module imports numpy only.
 """
@@ -38,12 +38,18 @@ def _read_json(path: str | Path) -> Any:
             raise AnnotationError(f"{path}: not valid JSON ({exc})") from None
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
+    """A real number, not a bool."""
     return isinstance(value, Real) and not isinstance(value, bool)
 
 
 def _few(ids: set) -> str:
-    shown = sorted(ids, key=str)[:_SHOWN_IDS]
+    """A few of ``ids``, smallest first, for an error message."""
+    try:
+        ordered = sorted(ids)
+    except TypeError:  # ids of mixed types
+        ordered = sorted(ids, key=str)
+    shown = ordered[:_SHOWN_IDS]
     more = f" and {len(ids) - len(shown)} more" if len(ids) > len(shown) else ""
     return ", ".join(str(i) for i in shown) + more
 
@@ -168,11 +174,11 @@ def load_annotations(
                 f"{name}: {where}: field 'category_id' = {ann['category_id']!r} is not in 'categories'"
             )
         box = ann["bbox"]
-        if not isinstance(box, list) or len(box) != 4 or not all(_is_number(v) for v in box):
+        if not isinstance(box, list) or len(box) != 4 or not all(is_number(v) for v in box):
             raise AnnotationError(f"{name}: {where}: field 'bbox' must be [x, y, width, height], got {box!r}")
         if "area" not in ann and area_from_box is not None:
             ann["area"] = area_from_box * box[2] * box[3]
-        if not _is_number(ann.get("area")):
+        if not is_number(ann.get("area")):
             problem = "is missing" if "area" not in ann else f"= {ann['area']!r} is not a number"
             raise AnnotationError(f"{name}: {where}: field 'area' {problem} (the OKS scale, in square pixels)")
         ann.setdefault("iscrowd", 0)
@@ -206,7 +212,7 @@ def load_results(
         schema: the keypoint schema (``3 * K`` keypoint values per result).
 
     Returns:
-        A validated list of shallow copies of the results.
+        The results, validated, as a new list (the entries themselves are not copied).
 
     Raises:
         AnnotationError: naming the file and the field at fault; unknown image ids are listed.
@@ -217,13 +223,12 @@ def load_results(
         name, raw = "<results>", source
     if not isinstance(raw, list):
         raise AnnotationError(f"{name}: a results file must be a JSON list of objects, got {type(raw).__name__}")
-    results = []
     for i, entry in enumerate(raw):
         _require(entry, ("image_id", "category_id", "keypoints", "score"), name, f"results[{i}]")
-        if not _is_number(entry["score"]) or not np.isfinite(entry["score"]):
+        if not is_number(entry["score"]) or not np.isfinite(entry["score"]):
             raise AnnotationError(f"{name}: results[{i}]: field 'score' = {entry['score']!r} is not a finite number")
-        results.append(dict(entry))
-    _keypoint_matrix(results, name, "results", schema)
+    _keypoint_matrix(raw, name, "results", schema)
+    results = list(raw)
 
     unknown = {r["image_id"] for r in results} - {image["id"] for image in dataset["images"]}
     if unknown:

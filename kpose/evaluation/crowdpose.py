@@ -21,7 +21,7 @@ from typing import Any
 
 from kpose.errors import AnnotationError
 from kpose.evaluation import pycoco
-from kpose.evaluation.cocofile import load_annotations, load_results
+from kpose.evaluation.cocofile import is_number, load_annotations, load_results
 from kpose.evaluation.pycoco import Metric
 from kpose.keypoints import KeypointSchema, get_schema
 
@@ -56,7 +56,7 @@ def split_by_crowd_index(
     levels: dict[str, list] = {level: [] for level in CROWD_LEVELS}
     for i, image in enumerate(dataset["images"]):
         index = image.get("crowdIndex")
-        if not isinstance(index, (int, float)) or isinstance(index, bool):
+        if not is_number(index):
             problem = "is missing" if index is None else f"= {index!r} is not a number"
             raise AnnotationError(f"{name}: images[{i}]: field 'crowdIndex' {problem} (needed for AP_easy/medium/hard)")
         level = "easy" if index < low else "medium" if index < high else "hard"
