@@ -1,0 +1,1 @@
+"""Training machinery around ``model.fit``: losses, schedules, configs, callbacks."""
