@@ -1,0 +1,46 @@
+"""Backbones: feature pyramids F2..F5 (strides 4, 8, 16, 32) with known channel counts."""
+
+from __future__ import annotations
+
+from kpose.errors import ConfigError
+from kpose.models.backbones.base import (
+    BACKBONE_LAYER_NAME,
+    LEVELS,
+    STRIDES,
+    BackboneSpec,
+    InputNormalization,
+)
+from kpose.models.backbones.hrnet import HRNETS
+from kpose.models.backbones.mobile import MOBILE_BACKBONES
+from kpose.models.backbones.resnet import RESNETS
+
+BACKBONES: dict[str, BackboneSpec] = {
+    spec.name: spec for spec in (*RESNETS, *HRNETS, *MOBILE_BACKBONES)
+}
+
+
+def backbone_names() -> list[str]:
+    """Registered backbone names, in registry order."""
+    return list(BACKBONES)
+
+
+def get_backbone(name: str) -> BackboneSpec:
+    """The spec of backbone ``name``; ConfigError listing the valid names if unknown."""
+    try:
+        return BACKBONES[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown backbone {name!r}; valid backbones: {', '.join(BACKBONES)}"
+        ) from None
+
+
+__all__ = [
+    "BACKBONES",
+    "BACKBONE_LAYER_NAME",
+    "LEVELS",
+    "STRIDES",
+    "BackboneSpec",
+    "InputNormalization",
+    "backbone_names",
+    "get_backbone",
+]

@@ -1,0 +1,62 @@
+"""ResNet-50/101/152 from keras.applications as an F2..F5 pyramid (bottleneck channels).
+
+keras.applications' ResNet is ResNet v1: a stage's first block downsamples in its first 1x1
+conv. The papers' backbone (torchvision / MMPose ResNet, "v1.5") downsamples in the 3x3 conv,
+which costs 5% more multiply-accumulates and is the network the papers' numbers measure. kpose
+builds the keras.applications model, moves each stride-2 from ``convN_block1_1_conv`` to
+``convN_block1_2_conv`` (no weight changes shape, so ``weights="imagenet"`` still loads, and
+is copied over), and keeps Keras' conv biases.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import partial
+from typing import Any, Callable, Sequence
+
+import keras
+
+from kpose.models.backbones.base import CAFFE, BackboneSpec, application_pyramid
+
+# Blocks per stage (conv2..conv5); the last block of a stage is that stage's output.
+_STAGE_BLOCKS = {"resnet50": (3, 4, 6, 3), "resnet101": (3, 4, 23, 3), "resnet152": (3, 8, 36, 3)}
+_CONSTRUCTORS: dict[str, Callable[..., keras.Model]] = {
+    "resnet50": keras.applications.ResNet50,
+    "resnet101": keras.applications.ResNet101,
+    "resnet152": keras.applications.ResNet152,
+}
+# Layers of a downsampling block: "conv{3,4,5}_block1_{1,2}_conv" (1: 1x1, 2: 3x3).
+_DOWNSAMPLING_CONV = re.compile(r"conv[345]_block1_([12])_conv")
+
+
+def _stride_in_3x3(config: dict[str, Any]) -> dict[str, Any]:
+    """Layer config edit: stride 1 in a downsampling block's 1x1 conv, stride 2 in its 3x3."""
+    match = _DOWNSAMPLING_CONV.fullmatch(config["name"])
+    if match:
+        config = {**config, "strides": (1, 1) if match.group(1) == "1" else (2, 2)}
+    return config
+
+
+def _build(
+    name: str, input_size: tuple[int, int], levels: Sequence[str], weights: Any
+) -> keras.Model:
+    """ResNet pyramid: F2..F5 are the outputs of stages conv2..conv5 (256..2048 channels)."""
+    blocks = _STAGE_BLOCKS[name]
+    layer_names = {
+        f"F{stage}": f"conv{stage}_block{blocks[stage - 2]}_out" for stage in (2, 3, 4, 5)
+    }
+    return application_pyramid(
+        _CONSTRUCTORS[name], layer_names, input_size, levels, weights, reconfigure=_stride_in_3x3
+    )
+
+
+RESNETS = tuple(
+    BackboneSpec(
+        name=name,
+        builder=partial(_build, name),
+        channels=(256, 512, 1024, 2048),
+        bottleneck=True,
+        normalization=CAFFE,
+    )
+    for name in _STAGE_BLOCKS
+)

@@ -1,0 +1,151 @@
+"""Model factory: ``create_model("<head>_<backbone>")`` and the deploy graph.
+
+Every model is a Keras functional model with input ``image`` (B, H, W, 3), float, already
+normalized (see :attr:`BackboneSpec.normalization`), channels last, and a dict of named
+float32 outputs. Single-output models: ``{"heatmaps"}``. SRPose's training graph:
+``{"lr_heatmaps", "sr1", "sr2", "sr3", "heatmaps"}``. The backbone is a sub-model named
+``"backbone"``. Each output's stride follows from its spatial size versus the input size.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import keras
+
+from kpose.errors import ConfigError
+from kpose.keypoints import KeypointSchema, get_schema
+from kpose.models.backbones import BACKBONES, BackboneSpec, get_backbone
+from kpose.models.heads import HEADS, HeadSpec
+
+DEFAULT_INPUT_SIZE = (256, 192)
+INPUT_MULTIPLE = 32
+
+
+def list_models() -> list[str]:
+    """Every registered model name, ``<head>_<backbone>``, for the head/backbone pairs that fit."""
+    return [
+        f"{head.name}_{backbone.name}"
+        for head in HEADS.values()
+        for backbone in BACKBONES.values()
+        if head.unsupported(backbone) is None
+    ]
+
+
+def parse_model_name(name: str) -> tuple[HeadSpec, BackboneSpec]:
+    """The head and backbone of ``"<head>_<backbone>"``; ConfigError listing valid names."""
+    head_name, _, backbone_name = str(name).partition("_")
+    if head_name not in HEADS or not backbone_name:
+        raise ConfigError(f"unknown model {name!r}; valid models: {', '.join(list_models())}")
+    head = HEADS[head_name]
+    if backbone_name not in BACKBONES:
+        raise ConfigError(
+            f"unknown backbone {backbone_name!r} in model {name!r}; valid backbones: "
+            f"{', '.join(BACKBONES)}"
+        )
+    backbone = get_backbone(backbone_name)
+    reason = head.unsupported(backbone)
+    if reason:
+        raise ConfigError(f"model {name!r} is not available: {reason}")
+    return head, backbone
+
+
+def check_input_size(input_size: Sequence[int]) -> tuple[int, int]:
+    """(height, width) as ints, both positive multiples of 32; ConfigError otherwise."""
+    try:
+        height, width = (int(v) for v in input_size)
+    except (TypeError, ValueError):
+        raise ConfigError(f"input_size must be (height, width), got {input_size!r}") from None
+    if height <= 0 or width <= 0 or height % INPUT_MULTIPLE or width % INPUT_MULTIPLE:
+        raise ConfigError(
+            f"input_size {height}x{width} (height x width) is not divisible by {INPUT_MULTIPLE}: "
+            f"the backbones downsample 32 times (e.g. 256x192, 384x288, 256x256, 512x512)"
+        )
+    return height, width
+
+
+def _schema(schema: str | KeypointSchema) -> KeypointSchema:
+    return schema if isinstance(schema, KeypointSchema) else get_schema(schema)
+
+
+def _check_options(head: HeadSpec, options: dict[str, Any]) -> None:
+    unknown = sorted(set(options) - set(head.options))
+    if unknown:
+        valid = ", ".join(head.options) or "none"
+        raise ConfigError(
+            f"{head.name} does not take option(s) {', '.join(unknown)}; valid options: {valid}"
+        )
+
+
+def create_model(
+    name: str,
+    schema: str | KeypointSchema = "coco",
+    input_size: Sequence[int] = DEFAULT_INPUT_SIZE,
+    weights: Any = None,
+    **options: Any,
+) -> keras.Model:
+    """Build a pose model.
+
+    Args:
+        name: ``"<head>_<backbone>"``, e.g. ``"srpose_resnet50"``; see :func:`list_models`.
+        schema: keypoint schema (name, file path or :class:`KeypointSchema`); sets K.
+        input_size: (height, width), multiples of 32.
+        weights: backbone weights: None (random init) or ``"imagenet"`` / a file, passed to
+            keras.applications (HRNet has none).
+        options: head options, e.g. ``scale=0.5`` for SRPose and the SR head; an unknown
+            option raises ConfigError listing the valid ones.
+
+    Returns:
+        keras.Model named ``name``: ``image`` (B, H, W, 3) -> {output name: (B, h, w, K)}.
+    """
+    levels = backbone_levels(name, **options)
+    backbone = parse_model_name(name)[1]
+    backbone_model = backbone.build(check_input_size(input_size), levels, weights)
+    return assemble_model(name, backbone_model, schema, **options)
+
+
+def backbone_levels(name: str, **options: Any) -> tuple[str, ...]:
+    """The pyramid levels model ``name`` reads from its backbone, given its head options."""
+    head, backbone = parse_model_name(name)
+    _check_options(head, options)
+    return head.levels(backbone, **options)
+
+
+def assemble_model(
+    name: str,
+    backbone_model: keras.Model,
+    schema: str | KeypointSchema = "coco",
+    **options: Any,
+) -> keras.Model:
+    """Build model ``name``'s head on an already built backbone sub-model.
+
+    The backbone model is used, not copied: several models assembled on it share its weights
+    (e.g. to profile every head of one backbone without rebuilding it). It must output at
+    least :func:`backbone_levels` of the model; its input size is the model's.
+
+    Returns:
+        keras.Model named ``name``: ``image`` (B, H, W, 3) -> {output name: (B, h, w, K)}.
+    """
+    head, backbone = parse_model_name(name)
+    _check_options(head, options)
+    _, height, width, _ = backbone_model.input.shape
+    image = keras.Input((height, width, 3), name="image")
+    outputs = head.build(backbone_model(image), backbone, _schema(schema).num_keypoints, **options)
+    return keras.Model(image, outputs, name=name)
+
+
+def inference_model(model: keras.Model) -> keras.Model:
+    """The deploy graph: only the ``heatmaps`` output, sharing the training model's weights.
+
+    For SRPose this drops M_LR and the three supervision SR heads (and the layers only they
+    use); a single-output model is returned as is.
+
+    Returns:
+        keras.Model: ``image`` -> {"heatmaps": (B, h, w, K)}.
+    """
+    outputs = model.output
+    if not isinstance(outputs, dict) or "heatmaps" not in outputs:
+        raise ConfigError(f"model {model.name!r} has no output named 'heatmaps'")
+    if len(outputs) == 1:
+        return model
+    return keras.Model(model.input, {"heatmaps": outputs["heatmaps"]}, name=model.name)

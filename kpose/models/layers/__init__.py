@@ -1,0 +1,6 @@
+"""Custom Keras layers of kpose models (registered for ``.keras`` loading in safe mode)."""
+
+from kpose.models.layers.keypoint_conv import KeypointConv2D
+from kpose.models.layers.pixel_shuffle import KeypointPixelShuffle
+
+__all__ = ["KeypointConv2D", "KeypointPixelShuffle"]
