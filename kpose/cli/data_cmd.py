@@ -1,0 +1,115 @@
+"""``kpose data synth`` (write the synthetic set) and ``kpose data show`` (look at crops)."""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+from kpose.errors import ConfigError
+
+
+def _size(text: str) -> tuple[int, int]:
+    """``"256x192"`` -> ``(256, 192)`` (height x width)."""
+    try:
+        height, width = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HEIGHTxWIDTH, e.g. 256x192") from None
+    if min(height, width) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: height and width must be positive")
+    return height, width
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("data", help="write the synthetic dataset; look at training crops")
+    commands = parser.add_subparsers(dest="data_command", metavar="COMMAND", required=True)
+
+    synth = commands.add_parser(
+        "synth",
+        help="write a synthetic COCO-format keypoint dataset",
+        description="Draw articulated figures into JPEGs and write COCO keypoint and detection files.",
+    )
+    synth.add_argument("--out", type=Path, required=True, help="output folder")
+    synth.add_argument("--images", type=int, default=200, help="number of images (default 200)")
+    synth.add_argument("--schema", default="coco", help="built-in schema name or schema file (default coco)")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--size", type=_size, default=(480, 640), help="image HEIGHTxWIDTH (default 480x640)")
+    synth.add_argument("--split", default="train", help="split name used in file names (default train)")
+    synth.set_defaults(func=run_synth)
+
+    show = commands.add_parser(
+        "show",
+        help="write a PNG grid of augmented crops with keypoints drawn",
+        description="Run the training pipeline and draw its crops, keypoints and skeleton into one PNG.",
+    )
+    show.add_argument("--annotations", type=Path, help="annotation JSON (COCO format or MPII); default: a small synthetic set")
+    show.add_argument("--images", type=Path, help="image folder of --annotations")
+    show.add_argument("--format", choices=("auto", "coco", "mpii"), default="auto")
+    show.add_argument("--schema", default="coco", help="keypoint schema (default coco)")
+    show.add_argument("--input-size", type=_size, default=(256, 192), help="crop HEIGHTxWIDTH (default 256x192)")
+    show.add_argument("--count", type=int, default=16, help="number of crops (default 16)")
+    show.add_argument("--columns", type=int, default=8)
+    show.add_argument("--seed", type=int, default=0)
+    show.add_argument("--no-augment", action="store_true", help="evaluation crops: no augmentation, file order")
+    show.add_argument("--out", type=Path, required=True, help="PNG file to write")
+    show.set_defaults(func=run_show)
+
+
+def run_synth(args: argparse.Namespace) -> int:
+    from kpose.data.synthetic import write_synthetic_coco
+
+    if args.images < 1:
+        raise ConfigError(f"--images must be >= 1, got {args.images}")
+    result = write_synthetic_coco(args.out, args.images, args.schema, args.seed, args.size, args.split)
+    print(f"wrote {result.num_images} images to {result.image_dir}")
+    print(f"annotations: {result.annotation_file}")
+    print(f"detections:  {result.detection_file}")
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    if (args.annotations is None) != (args.images is None):
+        raise ConfigError("--annotations and --images go together (or give neither for a synthetic set)")
+    if args.count < 1:
+        raise ConfigError(f"--count must be >= 1, got {args.count}")
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.annotations is None:
+            from kpose.data.synthetic import write_synthetic_coco
+
+            synthetic = write_synthetic_coco(tmp, max(4, args.count // 2), args.schema, args.seed)
+            annotation_file, image_dir = synthetic.annotation_file, synthetic.image_dir
+        else:
+            annotation_file, image_dir = args.annotations, args.images
+        grid = _crop_grid(annotation_file, image_dir, args)
+    import cv2
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(args.out.with_suffix(".png")), grid):
+        raise ConfigError(f"--out: cannot write {args.out}")
+    print(f"wrote {args.out.with_suffix('.png')}")
+    return 0
+
+
+def _crop_grid(annotation_file: Path, image_dir: Path, args: argparse.Namespace):
+    """``(h, w, 3)`` uint8 BGR grid of ``args.count`` pipeline crops with keypoints drawn."""
+    import cv2
+
+    from kpose.data.draw import draw_keypoints, make_grid
+    from kpose.data.pipeline import make_topdown_dataset
+    from kpose.data.readers import read_samples
+    from kpose.keypoints import get_schema
+
+    schema = get_schema(args.schema)
+    samples = read_samples(annotation_file, image_dir, schema, args.format)
+    dataset = make_topdown_dataset(
+        samples, schema, args.input_size, batch_size=args.count, training=not args.no_augment,
+        seed=args.seed, drop_remainder=False,
+    )
+    batch = next(iter(dataset))
+    tiles = [
+        draw_keypoints(cv2.cvtColor(image, cv2.COLOR_RGB2BGR), keypoints, schema, weights, threshold=0.5)
+        for image, keypoints, weights in zip(
+            batch["image"].numpy(), batch["keypoints"].numpy(), batch["weights"].numpy()
+        )
+    ]
+    return make_grid(tiles, args.columns)

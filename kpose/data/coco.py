@@ -1,0 +1,238 @@
+"""Readers for COCO-format keypoint files (COCO, CrowdPose, user sets) and detection results.
+
+The whole file is validated before any row is built: a wrong type, a missing field, or a
+keypoint count that does not match the schema raises :class:`AnnotationError` naming the
+file and the field (e.g. ``annotations[12].keypoints``). Indexing goes through pycocotools.
+
+Filtering follows SimpleBaseline / HRNet / MMPose: crowd regions and persons without any
+labeled keypoint are dropped, boxes are clipped to the image, and boxes whose clipped width
+or height is below ``min_box_side`` pixels are dropped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
+
+import numpy as np
+from pycocotools.coco import COCO
+
+from kpose.data import jsonfields as jf
+from kpose.data.samples import PersonSamples, keep_rows
+from kpose.keypoints import KeypointSchema, get_schema
+
+PERSON = 1
+
+
+def _check_images(images: list, source: Path) -> dict[int, dict]:
+    """Validate ``images``; returns id -> image record."""
+    by_id: dict[int, dict] = {}
+    for i, image in enumerate(images):
+        field = f"images[{i}]"
+        image_id = jf.integer(jf.get(image, "id", source, field), source, f"{field}.id")
+        jf.string(jf.get(image, "file_name", source, field), source, f"{field}.file_name")
+        for key in ("height", "width"):
+            if key in image:
+                jf.integer(image[key], source, f"{field}.{key}")
+        if image_id in by_id:
+            raise jf.fail(source, f"{field}.id", f"repeats image id {image_id}")
+        by_id[image_id] = image
+    return by_id
+
+
+def _check_categories(data: dict, schema: KeypointSchema, source: Path, category_id: int) -> None:
+    """The keypoint names of the person category, if given, must match the schema's count."""
+    for j, category in enumerate(data.get("categories") or []):
+        if not isinstance(category, dict) or category.get("id") != category_id or "keypoints" not in category:
+            continue
+        names = category["keypoints"]
+        if not isinstance(names, list) or len(names) != schema.num_keypoints:
+            got = len(names) if isinstance(names, list) else type(names).__name__
+            raise jf.fail(
+                source,
+                f"categories[{j}].keypoints",
+                f"has {got} keypoints but schema {schema.name!r} has {schema.num_keypoints}",
+            )
+
+
+def _check_annotations(annotations: list, images: dict[int, dict], k: int, source: Path, schema_name: str) -> None:
+    for i, ann in enumerate(annotations):
+        field = f"annotations[{i}]"
+        image_id = jf.integer(jf.get(ann, "image_id", source, field), source, f"{field}.image_id")
+        if image_id not in images:
+            raise jf.fail(source, f"{field}.image_id", f"refers to image {image_id}, which 'images' does not list")
+        jf.integer(jf.get(ann, "category_id", source, field), source, f"{field}.category_id")
+        box = jf.numbers(jf.get(ann, "bbox", source, field), 4, source, f"{field}.bbox", " (x, y, w, h)")
+        if box[2] < 0 or box[3] < 0:
+            raise jf.fail(source, f"{field}.bbox", f"has a negative width or height: {box.tolist()}")
+        jf.numbers(
+            jf.get(ann, "keypoints", source, field), 3 * k, source, f"{field}.keypoints",
+            f" (x, y, v for each of the {k} keypoints of schema {schema_name!r})",
+        )
+        if "iscrowd" in ann and ann["iscrowd"] not in (0, 1, True, False):
+            raise jf.fail(source, f"{field}.iscrowd", f"must be 0 or 1, got {ann['iscrowd']!r}")
+        if "area" in ann:
+            jf.number(ann["area"], source, f"{field}.area")
+        if "id" in ann:
+            jf.integer(ann["id"], source, f"{field}.id")
+
+
+def _load_coco(annotation_file: str | Path, schema: KeypointSchema, category_id: int) -> COCO:
+    """Validate a COCO keypoint file and index it with pycocotools."""
+    source = Path(annotation_file)
+    data = jf.load_json(source)
+    images = _check_images(jf.list_field(data, "images", source), source)
+    annotations = jf.list_field(data, "annotations", source)
+    _check_categories(data, schema, source, category_id)
+    _check_annotations(annotations, images, schema.num_keypoints, source, schema.name)
+    for i, ann in enumerate(annotations):
+        ann.setdefault("id", i + 1)
+    coco = COCO()
+    coco.dataset = data
+    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
+        coco.createIndex()
+    return coco
+
+
+def _clip_boxes(boxes: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Clip ``(N, 4)`` xywh boxes to images of ``(N, 2)`` (height, width); 0 = unknown size."""
+    x1, y1 = np.maximum(boxes[:, 0], 0), np.maximum(boxes[:, 1], 0)
+    x2, y2 = boxes[:, 0] + boxes[:, 2], boxes[:, 1] + boxes[:, 3]
+    height, width = sizes[:, 0], sizes[:, 1]
+    x2 = np.where(width > 0, np.minimum(x2, width), x2)
+    y2 = np.where(height > 0, np.minimum(y2, height), y2)
+    return np.stack([x1, y1, np.maximum(x2 - x1, 0), np.maximum(y2 - y1, 0)], axis=1)
+
+
+def _image_size(image: dict) -> tuple[int, int]:
+    return int(image.get("height", 0)), int(image.get("width", 0))
+
+
+def read_coco(
+    annotation_file: str | Path,
+    image_dir: str | Path,
+    schema: str | Path | KeypointSchema = "coco",
+    *,
+    category_id: int = PERSON,
+    drop_crowd: bool = True,
+    drop_unlabeled: bool = True,
+    min_box_side: float = 1.0,
+) -> PersonSamples:
+    """Person rows of a COCO-format keypoint file (COCO, CrowdPose or a user schema).
+
+    Args:
+        annotation_file: COCO keypoints JSON (``images``, ``annotations``, ``categories``).
+        image_dir: folder holding the images' ``file_name``.
+        schema: keypoint schema; K = ``schema.num_keypoints`` values per annotation.
+        category_id: the person category; other categories are skipped.
+        drop_crowd: drop ``iscrowd`` regions.
+        drop_unlabeled: drop persons with no labeled keypoint (all ``v == 0``).
+        min_box_side: drop boxes whose clipped width or height is below this, pixels.
+
+    Raises:
+        AnnotationError: a malformed file (naming the field), or no person left.
+    """
+    schema = get_schema(schema)
+    source = Path(annotation_file)
+    coco = _load_coco(source, schema, category_id)
+    anns = [ann for image_id in sorted(coco.imgs) for ann in coco.imgToAnns.get(image_id, [])]
+    images = [coco.imgs[ann["image_id"]] for ann in anns]
+    n, k = len(anns), schema.num_keypoints
+    kps = np.array([ann["keypoints"] for ann in anns], np.float32).reshape(n, k, 3)
+    raw_boxes = np.array([ann["bbox"] for ann in anns], np.float32).reshape(n, 4)
+    boxes = _clip_boxes(raw_boxes, np.array([_image_size(im) for im in images], np.int64).reshape(n, 2))
+    samples = PersonSamples.build(
+        image_paths=[str(Path(image_dir) / im["file_name"]) for im in images],
+        image_ids=[ann["image_id"] for ann in anns],
+        boxes=boxes,
+        keypoints=kps[..., :2],
+        visibility=kps[..., 2],
+        areas=np.array([ann.get("area", b[2] * b[3]) for ann, b in zip(anns, raw_boxes)], np.float32),
+        ann_ids=np.array([ann["id"] for ann in anns], np.int64),
+        source=str(source),
+    )
+    return keep_rows(
+        samples,
+        {
+            "other category": np.array([ann["category_id"] != category_id for ann in anns], bool),
+            "crowd": np.array([bool(ann.get("iscrowd", 0)) and drop_crowd for ann in anns], bool),
+            "without keypoints": (samples.visibility > 0).sum(axis=1) == 0 if drop_unlabeled else np.zeros(n, bool),
+            "tiny box": np.minimum(boxes[:, 2], boxes[:, 3]) < min_box_side,
+        },
+        "persons",
+    )
+
+
+def read_crowdpose(
+    annotation_file: str | Path,
+    image_dir: str | Path,
+    schema: str | Path | KeypointSchema = "crowdpose",
+    **kwargs: object,
+) -> PersonSamples:
+    """Person rows of a CrowdPose file (COCO format, 14 keypoints); see :func:`read_coco`."""
+    return read_coco(annotation_file, image_dir, schema, **kwargs)
+
+
+def read_detections(
+    detection_file: str | Path,
+    annotation_file: str | Path,
+    image_dir: str | Path,
+    schema: str | Path | KeypointSchema = "coco",
+    *,
+    score_threshold: float = 0.0,
+    category_id: int = PERSON,
+    min_box_side: float = 1.0,
+) -> PersonSamples:
+    """Person boxes from a COCO detection-results file, for evaluation with detected boxes.
+
+    Args:
+        detection_file: JSON list of ``{image_id, category_id, bbox, score}``.
+        annotation_file: the COCO file of the same images (for file names and sizes).
+        image_dir: folder holding the images.
+        schema: sets K of the (all zero, unlabeled) keypoint columns.
+        score_threshold: drop boxes scoring below this.
+        category_id: keep boxes of this category.
+        min_box_side: drop boxes whose clipped width or height is below this, pixels.
+
+    Raises:
+        AnnotationError: a malformed file (naming the field), or no box left.
+    """
+    schema = get_schema(schema)
+    source = Path(detection_file)
+    coco = _load_coco(annotation_file, schema, category_id)
+    detections = jf.load_json(source)
+    if not isinstance(detections, list):
+        raise jf.fail(source, "<top level>", f"must be a list of detections, got {type(detections).__name__}")
+    boxes, scores = np.zeros((len(detections), 4)), np.zeros(len(detections))
+    categories = np.zeros(len(detections), np.int64)
+    for i, det in enumerate(detections):
+        field = f"[{i}]"
+        image_id = jf.integer(jf.get(det, "image_id", source, field), source, f"{field}.image_id")
+        if image_id not in coco.imgs:
+            raise jf.fail(source, f"{field}.image_id", f"refers to image {image_id}, which {annotation_file} does not list")
+        categories[i] = jf.integer(jf.get(det, "category_id", source, field), source, f"{field}.category_id")
+        boxes[i] = jf.numbers(jf.get(det, "bbox", source, field), 4, source, f"{field}.bbox", " (x, y, w, h)")
+        scores[i] = jf.number(jf.get(det, "score", source, field), source, f"{field}.score")
+    images = [coco.imgs[det["image_id"]] for det in detections]
+    n, k = len(detections), schema.num_keypoints
+    boxes = _clip_boxes(boxes, np.array([_image_size(im) for im in images], np.int64).reshape(n, 2))
+    samples = PersonSamples.build(
+        image_paths=[str(Path(image_dir) / im["file_name"]) for im in images],
+        image_ids=[det["image_id"] for det in detections],
+        boxes=boxes,
+        keypoints=np.zeros((n, k, 2)),
+        visibility=np.zeros((n, k)),
+        scores=scores,
+        ann_ids=np.full(n, -1),
+        source=str(source),
+    )
+    return keep_rows(
+        samples,
+        {
+            "other category": categories != category_id,
+            "below score threshold": scores < score_threshold,
+            "tiny box": np.minimum(boxes[:, 2], boxes[:, 3]) < min_box_side,
+        },
+        "boxes",
+    )

@@ -1,0 +1,285 @@
+"""The top-down ``tf.data`` pipeline: person samples in, batches of augmented crops out.
+
+Per sample, one affine warp takes the person's region of the image to the model's input
+size. The work is split in two stages:
+
+* planning, vectorized over a block of samples: augmentation (:mod:`kpose.data.augment`),
+  the crop matrix, keypoints in crop pixels and their weights, and what part of the image
+  the crop needs: the region's bounding box, clipped to the image, and a JPEG DCT scaling
+  ``ratio`` (1, 2, 4, 8) when the region is at least that many times larger than the crop;
+* loading, per sample and in parallel: read the file, decode only that window of the JPEG
+  at that ratio (``decode_and_crop_jpeg``; PNG and others are decoded whole) and warp it
+  with OpenCV (:func:`kpose.data.warp.warp_crop`, the warp a device runtime uses too).
+
+Images are probed once before anything is built (:func:`kpose.data.images.probe_samples`):
+missing and corrupt files are dropped and counted in the log. A file that still fails to
+decode is skipped by ``ignore_errors``, which logs each one.
+
+Elements (batched): ``image`` (H, W, 3) uint8 RGB crop; ``keypoints`` (K, 2) float32 crop
+pixels (flipped samples have left and right swapped); ``weights`` (K,) float32, 1 where the
+keypoint is labeled and inside the crop; ``center``, ``scale`` (2,) float32 image pixels of
+the region cropped (after half-body, shift and scale augmentation; rotation and flip are
+not included); ``image_id`` int64; ``box_score``, ``area`` float32; ``sample_index`` int64,
+the row of ``samples``. No normalization and no heatmaps: those belong to the model.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from kpose import geometry
+from kpose.data.augment import AugmentConfig, sample_regions
+from kpose.data.images import JPEG, probe_samples
+from kpose.data.samples import PersonSamples
+from kpose.data.warp import warp_crop
+from kpose.errors import ConfigError, KposeError
+from kpose.geometry import affine_tf
+from kpose.keypoints import KeypointSchema, get_schema
+
+log = logging.getLogger("kpose.data")
+
+JPEG_RATIOS = (1, 2, 4, 8)
+PLAN_BLOCK = 64  # samples planned together
+CACHE_MEMORY_FRACTION = 0.25  # of physical memory, at most, for cache=True
+# What an element carries besides ``image``.
+ELEMENT_KEYS = ("keypoints", "weights", "center", "scale", "image_id", "box_score", "area", "sample_index")
+
+
+class _DecodedImages:
+    """Every distinct image decoded once and kept in memory (``cache=True``)."""
+
+    def __init__(self, paths: np.ndarray) -> None:
+        unique, self.index = np.unique(paths.astype(str), return_inverse=True)
+        arrays, self.failed = [], np.zeros(len(unique), bool)
+        for i, path in enumerate(unique):
+            try:
+                data = tf.io.read_file(path)
+                arrays.append(tf.io.decode_image(data, channels=3, expand_animations=False).numpy())
+            except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as exc:
+                log.warning("%s: cannot decode, skipped (%s)", path, exc.message.splitlines()[0])
+                self.failed[i] = True
+                arrays.append(np.zeros((1, 1, 3), np.uint8))
+        shapes = np.array([a.shape for a in arrays], np.int64)
+        self.offsets = tf.constant(np.concatenate([[0], np.cumsum(shapes.prod(axis=1))[:-1]]))
+        self.shapes = tf.constant(shapes)
+        self.pixels = tf.Variable(np.concatenate([a.ravel() for a in arrays]), trainable=False)
+
+    def image(self, index: tf.Tensor) -> tf.Tensor:
+        """``(h, w, 3)`` uint8 image number ``index``."""
+        shape = self.shapes[index]
+        flat = tf.slice(self.pixels, [self.offsets[index]], [tf.reduce_prod(shape)])
+        return tf.reshape(flat, shape)
+
+
+def _check_cache_size(sizes: np.ndarray, paths: np.ndarray) -> None:
+    _, first = np.unique(paths.astype(str), return_index=True)
+    needed = int((sizes[first].astype(np.int64).prod(axis=1) * 3).sum())
+    budget = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") * CACHE_MEMORY_FRACTION
+    if needed > budget:
+        raise ConfigError(
+            f"cache=True would hold {needed / 2**30:.1f} GiB of decoded images, more than "
+            f"{CACHE_MEMORY_FRACTION:.0%} of this machine's memory; use cache=False for a set this large"
+        )
+
+
+def _decode_plan(
+    matrix: tf.Tensor, scale: tf.Tensor, sizes: tf.Tensor, windowed: tf.Tensor, output_size: tuple[int, int]
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """What to decode for each crop, and the warp from the decoded pixels.
+
+    Args:
+        matrix: ``(B, 2, 3)`` image -> crop.
+        scale: ``(B, 2)`` region size, image pixels.
+        sizes: ``(B, 2)`` int32 image (height, width).
+        windowed: ``(B,)`` bool, decode a window at a DCT ratio (JPEG files) or not.
+        output_size: crop (height, width).
+
+    Returns:
+        ``window (B, 4)`` int32 ``[y, x, h, w]`` in pixels of the ratio-scaled image (the
+        whole image where not ``windowed``), ``ratio_index (B,)`` int32 into
+        :data:`JPEG_RATIOS`, and ``(B, 2, 3)`` the matrix from window pixels to crop pixels.
+    """
+    out_h, out_w = output_size
+    corners = tf.constant([[-0.5, -0.5], [out_w - 0.5, -0.5], [-0.5, out_h - 0.5], [out_w - 0.5, out_h - 0.5]])
+    region = affine_tf.transform_points(corners[None], affine_tf.invert_affine(matrix))
+    lo = tf.reduce_min(region, axis=1) - 1.0  # one more pixel for bilinear support
+    hi = tf.reduce_max(region, axis=1) + 1.0
+    # The largest ratio that still leaves at least one decoded pixel per crop pixel.
+    pixels_per_crop_pixel = scale[:, 0] / out_w
+    log2_ratio = tf.clip_by_value(tf.floor(tf.math.log(pixels_per_crop_pixel) / np.log(2.0)), 0.0, 3.0)
+    ratio_index = tf.where(windowed, tf.cast(log2_ratio, tf.int32), 0)
+    ratio = tf.cast(tf.bitwise.left_shift(1, ratio_index), tf.float32)[:, None]
+    size_xy = tf.cast(tf.reverse(sizes, axis=[1]), tf.float32)
+    scaled_max = tf.math.ceil(size_xy / ratio) - 1.0  # last pixel of the scaled image
+    # A decoded pixel u covers image pixels [r u, r u + r), its centre is r u + (r - 1) / 2.
+    half = (ratio - 1.0) / 2.0
+    start = tf.clip_by_value(tf.floor((lo - half) / ratio), 0.0, scaled_max)
+    stop = tf.clip_by_value(tf.math.ceil((hi - half) / ratio), 0.0, scaled_max)
+    start = tf.where(windowed[:, None], start, 0.0)
+    stop = tf.where(windowed[:, None], stop, size_xy - 1.0)
+    extent = stop - start + 1.0
+    window = tf.cast(tf.stack([start[:, 1], start[:, 0], extent[:, 1], extent[:, 0]], axis=1), tf.int32)
+    linear = matrix[..., :2]
+    shift = tf.linalg.matvec(linear, ratio * start + half) + matrix[..., 2]
+    return window, ratio_index, tf.concat([linear * ratio[:, None], shift[..., None]], axis=-1)
+
+
+def _decode(data: tf.Tensor, kind: tf.Tensor, window: tf.Tensor, ratio_index: tf.Tensor) -> tf.Tensor:
+    """Decode a JPEG window at a DCT ratio, or any other image whole; ``(h, w, 3)`` uint8."""
+
+    def jpeg() -> tf.Tensor:
+        branches = [
+            functools.partial(tf.io.decode_and_crop_jpeg, data, window, channels=3, ratio=r) for r in JPEG_RATIOS
+        ]
+        return tf.switch_case(ratio_index, branches)
+
+    def other() -> tf.Tensor:
+        return tf.io.decode_image(data, channels=3, expand_animations=False)
+
+    return tf.cond(kind == JPEG, jpeg, other)
+
+
+def make_topdown_dataset(
+    samples: PersonSamples,
+    schema: str | KeypointSchema,
+    input_size: tuple[int, int] = (256, 192),
+    batch_size: int = 32,
+    training: bool = True,
+    seed: int | None = None,
+    cache: bool = False,
+    augment: AugmentConfig | None = None,
+    padding: float = geometry.DEFAULT_PADDING,
+    num_parallel_calls: int = tf.data.AUTOTUNE,
+    threads: int | None = None,
+    drop_remainder: bool | None = None,
+) -> tf.data.Dataset:
+    """Batches of top-down crops (see the module docstring for the elements).
+
+    Args:
+        samples: person rows from a reader (:mod:`kpose.data.coco`, :mod:`kpose.data.mpii`).
+        schema: keypoint schema (its flip pairs swap left and right in flipped crops).
+        input_size: crop ``(height, width)`` in pixels.
+        batch_size: crops per batch.
+        training: shuffle and augment (``augment``, default :class:`AugmentConfig`); else
+            keep the samples' order, no augmentation, and keep the last partial batch.
+        seed: fixes shuffling and augmentation: the same seed gives the same batches, and
+            every pass over the dataset (epoch) draws anew. None: random.
+        cache: decode every image once and keep it in memory (small sets only).
+        augment: augmentation settings for training.
+        padding: person box -> region padding (1.25 as in the papers).
+        num_parallel_calls: parallel loads (read, decode, warp).
+        threads: if set, run the pipeline on its own pool of this many threads with one
+            thread per op (what ``kpose bench data`` uses to measure per-core throughput).
+        drop_remainder: drop a last partial batch; default: ``training``.
+
+    Raises:
+        ConfigError: bad arguments, or a schema that does not match the samples.
+        KposeError: no sample has a readable image.
+    """
+    schema = get_schema(schema)
+    out_h, out_w = (int(v) for v in input_size)
+    if min(out_h, out_w) < 1 or batch_size < 1:
+        raise ConfigError(f"input_size {input_size} and batch_size {batch_size} must be positive")
+    if samples.num_keypoints != schema.num_keypoints:
+        raise ConfigError(
+            f"schema {schema.name!r} has {schema.num_keypoints} keypoints but the samples from "
+            f"{samples.source} have {samples.num_keypoints}"
+        )
+    augment = augment or AugmentConfig()
+    drop_remainder = training if drop_remainder is None else drop_remainder
+    probed = probe_samples(samples)
+    rows, sample_index, kinds, sizes = probed.samples, probed.rows, probed.kinds, probed.sizes
+    image_index = np.zeros(len(rows), np.int64)
+    images = None
+    if cache:
+        _check_cache_size(sizes, rows.image_paths)
+        images = _DecodedImages(rows.image_paths)
+        ok = ~images.failed[images.index]
+        if not ok.any():
+            raise KposeError(f"{samples.source}: none of the images could be decoded")
+        rows, sample_index, kinds, sizes = rows.select(ok), sample_index[ok], kinds[ok], sizes[ok]
+        image_index = images.index[ok]
+    n = len(rows)
+    if drop_remainder and n < batch_size:
+        raise KposeError(f"{samples.source}: {n} usable samples, fewer than one batch of {batch_size}")
+    log.info("%s: %d person samples from %d images", samples.source, n, len(np.unique(rows.image_paths.astype(str))))
+
+    center, scale = geometry.box_to_center_scale(rows.boxes, out_w / out_h, padding)
+    table = {
+        "path": tf.constant(rows.image_paths.astype(str)),
+        "kind": tf.constant(kinds),
+        "size": tf.constant(sizes),
+        "center": tf.constant(center, tf.float32),
+        "scale": tf.constant(scale, tf.float32),
+        "keypoints": tf.constant(rows.keypoints),
+        "visibility": tf.constant(rows.visibility),
+        "image_id": tf.constant(rows.image_ids),
+        "box_score": tf.constant(rows.scores),
+        "area": tf.constant(rows.areas),
+        "sample_index": tf.constant(sample_index),
+        "image_index": tf.constant(image_index),
+    }
+    flip_index = tf.constant(schema.flip_index, tf.int32)
+
+    def plan(index: tf.Tensor, rand: tf.Tensor) -> dict[str, tf.Tensor]:
+        s = {key: tf.gather(column, index) for key, column in table.items()}
+        region_center, region_scale = s["center"], s["scale"]
+        if training:
+            region_center, region_scale, rotation, flip = sample_regions(
+                tf.stack([rand, tf.constant(0, tf.int64)]), region_center, region_scale,
+                s["keypoints"], s["visibility"], schema, augment, out_w / out_h,
+            )
+        else:
+            rotation = tf.zeros_like(region_center[:, 0])
+            flip = tf.zeros_like(rotation, tf.bool)
+        matrix = affine_tf.crop_matrix(region_center, region_scale, (out_h, out_w), rotation, flip)
+        keypoints = affine_tf.transform_points(s["keypoints"], matrix)
+        visibility = s["visibility"]
+        keypoints = tf.where(flip[:, None, None], tf.gather(keypoints, flip_index, axis=1), keypoints)
+        visibility = tf.where(flip[:, None], tf.gather(visibility, flip_index, axis=1), visibility)
+        inside = tf.reduce_all((keypoints >= -0.5) & (keypoints <= [out_w - 0.5, out_h - 0.5]), axis=-1)
+        windowed = (s["kind"] == JPEG) & (images is None)
+        window, ratio_index, warp = _decode_plan(matrix, region_scale, s["size"], windowed, (out_h, out_w))
+        return {
+            "path": s["path"], "kind": s["kind"], "window": window, "ratio_index": ratio_index,
+            "image_index": s["image_index"], "warp": warp,
+            "keypoints": keypoints, "weights": tf.cast((visibility > 0) & inside, tf.float32),
+            "center": region_center, "scale": region_scale, "image_id": s["image_id"],
+            "box_score": s["box_score"], "area": s["area"], "sample_index": s["sample_index"],
+        }
+
+    warp_fn = functools.partial(warp_crop, output_size=(out_h, out_w))
+
+    def load(plan: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        if images is not None:
+            image = images.image(plan["image_index"])
+        else:
+            image = _decode(tf.io.read_file(plan["path"]), plan["kind"], plan["window"], plan["ratio_index"])
+        crop = tf.numpy_function(warp_fn, [image, plan["warp"]], tf.uint8, stateful=False)
+        return {"image": tf.ensure_shape(crop, [out_h, out_w, 3]), **{key: plan[key] for key in ELEMENT_KEYS}}
+
+    order = tf.data.Dataset.range(n)
+    if training:
+        order = order.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+    blocks = tf.data.Dataset.zip(
+        order.batch(PLAN_BLOCK), tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+    )
+    dataset = (
+        blocks.map(plan)
+        .unbatch()
+        .map(load, num_parallel_calls=num_parallel_calls, deterministic=True)
+        .ignore_errors(log_warning=True)
+        .batch(batch_size, drop_remainder=drop_remainder)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    options = tf.data.Options()
+    options.deterministic = True
+    if threads:
+        options.threading.private_threadpool_size = threads
+        options.threading.max_intra_op_parallelism = 1
+    return dataset.with_options(options)
