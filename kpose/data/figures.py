@@ -31,6 +31,8 @@ from kpose.keypoints import KeypointSchema
 
 PartKind = Literal["capsule", "polygon", "disc", "marker"]
 
+MARKER_MIN_RADIUS = 3.0  # pixels: smaller discs lose their colour to JPEG chroma subsampling
+
 
 @dataclass(frozen=True)
 class Part:
@@ -178,7 +180,7 @@ class BodyModel:
             depth = float(np.mean([cam[k][2] for k in keys]))
             parts.append(Part(kind, points, radius * height_px, depth, material))
         keypoints = np.array([image(cam[n]) for n in self._names])
-        marker_r = max(2.0, 0.018 * height_px)
+        marker_r = max(MARKER_MIN_RADIUS, 0.018 * height_px)
         for i, name in enumerate(self._names):
             # A marker sits just in front of its joint, so its own limb does not hide it
             # but a nearer limb, the head or another person does.
@@ -307,7 +309,7 @@ class GraphModel:
             for i, ((a, b), d) in enumerate(zip(self.schema.skeleton, depth))
         ]
         parts += [Part("disc", keypoints[i : i + 1], 1.3 * thickness, 1.0, SKIN) for i in range(len(keypoints))]
-        marker_r = max(2.0, 0.025 * height_px)
+        marker_r = max(MARKER_MIN_RADIUS, 0.025 * height_px)
         parts += [Part("marker", keypoints[i : i + 1], marker_r, -1.0, keypoint=i) for i in range(len(keypoints))]
         return Figure(keypoints=keypoints, parts=parts, height=float(height_px))
 

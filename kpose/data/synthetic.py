@@ -5,7 +5,7 @@ with partial occlusion (other figures, random objects) and truncation at the bor
 keypoint is drawn as a disc of its own colour (:func:`joint_colors`) exactly at the annotated
 position, so the labels can be checked on the pixels:
 
-* ``v = 2``: the disc's centre pixel shows that keypoint's disc;
+* ``v = 2``: the disc shows at its centre pixel and the eight around it;
 * ``v = 1``: inside the image but hidden (behind a nearer limb, the head, another figure or
   an object), position still exact;
 * ``v = 0``: outside the image (truncated); stored as ``(0, 0, 0)`` as COCO does.
@@ -210,7 +210,8 @@ def _annotate(figure: Figure, labels: np.ndarray, label_base: int) -> dict | Non
         if not (0 <= xi < width and 0 <= yi < height):
             keypoints += [0.0, 0.0, 0]
             continue
-        visible = labels[yi, xi] == label_base + j
+        around = labels[max(yi - 1, 0) : yi + 2, max(xi - 1, 0) : xi + 2]
+        visible = bool((around == label_base + j).all())  # the disc shows around its centre
         keypoints += [round(float(x), 2), round(float(y), 2), 2 if visible else 1]
     return {
         "keypoints": keypoints,
