@@ -55,8 +55,8 @@ def test_bench_data_smoke(capsys):
     parser.add_argument("--json", action="store_true")
     bench.add_arguments(parser)
     args = parser.parse_args([
-        "--json", "--images", "4", "--sizes", "64x48", "--threads", "1", "--crops", "16", "--repeats", "1",
-        "--batch-size", "8", "--variants", "decode+tf warp,kpose",
+        "--json", "--images", "4", "--sizes", "64x48", "--threads", "1", "--crops", "8", "--repeats", "1",
+        "--batch-size", "4", "--variants", "decode+tf warp,kpose",
     ])
     assert bench.run(args) == 0
     report = json.loads(capsys.readouterr().out)

@@ -207,6 +207,7 @@ class BodyModel:
         p["head_center"] = p["upper_neck"] + head_up * 0.9 * r
         p["head_top"] = p["head_center"] + head_up * r
         p["nose"] = p["head_center"] + head_fwd * 0.95 * r - head_up * 0.2 * r
+        p["hair"] = p["head_center"] - head_fwd * 0.3 * r + head_up * 0.15 * r  # covers the back of the head
         for side, sign in (("left", 1.0), ("right", -1.0)):
             p[f"{side}_eye"] = p["head_center"] + head_fwd * 0.78 * r + head_up * 0.18 * r + head_left * sign * 0.38 * r
             p[f"{side}_ear"] = p["head_center"] + head_left * sign * 0.97 * r - head_fwd * 0.05 * r
@@ -233,7 +234,8 @@ class BodyModel:
             ("polygon", ("left_shoulder", "right_shoulder", "right_hip", "left_hip"), 0.0, TOP),
             ("capsule", ("neck", "pelvis"), limb["torso"][1], TOP),
             ("capsule", ("neck", "upper_neck"), limb["neck"][1], SKIN),
-            ("disc", ("head_center",), r, HAIR if rng.random() < 0.15 else SKIN),
+            ("disc", ("head_center",), r, SKIN),
+            ("disc", ("hair",), 0.92 * r, HAIR),
         ]
         sleeve = SKIN if rng.random() < 0.4 else TOP
         for side in ("left", "right"):

@@ -51,29 +51,29 @@ ELEMENT_KEYS = ("keypoints", "weights", "center", "scale", "image_id", "box_scor
 
 
 class _DecodedImages:
-    """Every distinct image decoded once and kept in memory (``cache=True``)."""
+    """Every distinct image decoded once and kept in memory (``cache=True``).
 
-    def __init__(self, paths: np.ndarray) -> None:
+    Crops are warped straight from these arrays inside ``tf.numpy_function``, so the
+    images are never copied into the graph.
+    """
+
+    def __init__(self, paths: np.ndarray, output_size: tuple[int, int]) -> None:
         unique, self.index = np.unique(paths.astype(str), return_inverse=True)
-        arrays, self.failed = [], np.zeros(len(unique), bool)
+        self.arrays: list[np.ndarray] = []
+        self.failed = np.zeros(len(unique), bool)
+        self.output_size = output_size
         for i, path in enumerate(unique):
             try:
-                data = tf.io.read_file(path)
-                arrays.append(tf.io.decode_image(data, channels=3, expand_animations=False).numpy())
+                image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+                self.arrays.append(image.numpy())
             except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as exc:
                 log.warning("%s: cannot decode, skipped (%s)", path, exc.message.splitlines()[0])
                 self.failed[i] = True
-                arrays.append(np.zeros((1, 1, 3), np.uint8))
-        shapes = np.array([a.shape for a in arrays], np.int64)
-        self.offsets = tf.constant(np.concatenate([[0], np.cumsum(shapes.prod(axis=1))[:-1]]))
-        self.shapes = tf.constant(shapes)
-        self.pixels = tf.Variable(np.concatenate([a.ravel() for a in arrays]), trainable=False)
+                self.arrays.append(np.zeros((1, 1, 3), np.uint8))
 
-    def image(self, index: tf.Tensor) -> tf.Tensor:
-        """``(h, w, 3)`` uint8 image number ``index``."""
-        shape = self.shapes[index]
-        flat = tf.slice(self.pixels, [self.offsets[index]], [tf.reduce_prod(shape)])
-        return tf.reshape(flat, shape)
+    def crop(self, index: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+        """The crop of image ``index`` under the image -> crop ``matrix`` (numpy)."""
+        return warp_crop(self.arrays[int(index)], matrix, self.output_size)
 
 
 def _check_cache_size(sizes: np.ndarray, paths: np.ndarray) -> None:
@@ -144,6 +144,88 @@ def _decode(data: tf.Tensor, kind: tf.Tensor, window: tf.Tensor, ratio_index: tf
     return tf.cond(kind == JPEG, jpeg, other)
 
 
+def _usable_rows(
+    samples: PersonSamples, cache: bool, output_size: tuple[int, int]
+) -> tuple[PersonSamples, dict[str, np.ndarray], _DecodedImages | None]:
+    """The rows whose images can be read, their per-row image facts, and the decoded cache.
+
+    Returns:
+        ``rows``; columns ``sample_index`` (row in ``samples``), ``kind``, ``size`` (h, w)
+        and ``image_index`` (into the cache); the cache or None.
+    """
+    probed = probe_samples(samples)
+    rows = probed.samples
+    columns = {"sample_index": probed.rows, "kind": probed.kinds, "size": probed.sizes}
+    if not cache:
+        return rows, {**columns, "image_index": np.zeros(len(rows), np.int64)}, None
+    _check_cache_size(probed.sizes, rows.image_paths)
+    images = _DecodedImages(rows.image_paths, output_size)
+    ok = ~images.failed[images.index]
+    if not ok.any():
+        raise KposeError(f"{samples.source}: none of the images could be decoded")
+    columns = {key: value[ok] for key, value in columns.items()}
+    return rows.select(ok), {**columns, "image_index": images.index[ok]}, images
+
+
+def _plan(
+    s: dict[str, tf.Tensor],
+    seed: tf.Tensor,
+    schema: KeypointSchema,
+    augment: AugmentConfig | None,
+    output_size: tuple[int, int],
+    windowed_jpeg: bool,
+) -> dict[str, tf.Tensor]:
+    """Plan a block of samples: region, keypoints, weights, what to decode, the warp.
+
+    Args:
+        s: the samples' table columns, ``(B, ...)``.
+        seed: ``(2,)`` seed of the block's augmentation.
+        schema: keypoint schema.
+        augment: augmentation settings, or None for none.
+        output_size: crop (height, width).
+        windowed_jpeg: decode JPEG windows at DCT ratios (False: whole images).
+    """
+    out_h, out_w = output_size
+    center, scale = s["center"], s["scale"]
+    if augment is not None:
+        center, scale, rotation, flip = sample_regions(
+            seed, center, scale, s["keypoints"], s["visibility"], schema, augment, out_w / out_h
+        )
+    else:
+        rotation = tf.zeros_like(center[:, 0])
+        flip = tf.zeros_like(rotation, tf.bool)
+    matrix = affine_tf.crop_matrix(center, scale, output_size, rotation, flip)
+    keypoints = affine_tf.transform_points(s["keypoints"], matrix)
+    visibility = s["visibility"]
+    flip_index = tf.constant(schema.flip_index, tf.int32)
+    keypoints = tf.where(flip[:, None, None], tf.gather(keypoints, flip_index, axis=1), keypoints)
+    visibility = tf.where(flip[:, None], tf.gather(visibility, flip_index, axis=1), visibility)
+    inside = tf.reduce_all((keypoints >= -0.5) & (keypoints <= [out_w - 0.5, out_h - 0.5]), axis=-1)
+    windowed = (s["kind"] == JPEG) & windowed_jpeg
+    window, ratio_index, warp = _decode_plan(matrix, scale, s["size"], windowed, output_size)
+    return {
+        **{key: s[key] for key in ("path", "kind", "image_index", "image_id", "box_score", "area", "sample_index")},
+        "window": window,
+        "ratio_index": ratio_index,
+        "warp": warp,
+        "keypoints": keypoints,
+        "weights": tf.cast((visibility > 0) & inside, tf.float32),
+        "center": center,
+        "scale": scale,
+    }
+
+
+def _load(plan: dict[str, tf.Tensor], images: _DecodedImages | None, output_size: tuple[int, int]) -> dict[str, tf.Tensor]:
+    """Decode (or fetch) and warp one planned sample into an element."""
+    if images is None:
+        image = _decode(tf.io.read_file(plan["path"]), plan["kind"], plan["window"], plan["ratio_index"])
+        warp = functools.partial(warp_crop, output_size=output_size)
+        crop = tf.numpy_function(warp, [image, plan["warp"]], tf.uint8, stateful=False)
+    else:
+        crop = tf.numpy_function(images.crop, [plan["image_index"], plan["warp"]], tf.uint8, stateful=False)
+    return {"image": tf.ensure_shape(crop, [*output_size, 3]), **{key: plan[key] for key in ELEMENT_KEYS}}
+
+
 def make_topdown_dataset(
     samples: PersonSamples,
     schema: str | KeypointSchema,
@@ -179,89 +261,51 @@ def make_topdown_dataset(
 
     Raises:
         ConfigError: bad arguments, or a schema that does not match the samples.
-        KposeError: no sample has a readable image.
+        KposeError: no sample has a readable image, or fewer than a batch with
+            ``drop_remainder``.
     """
     schema = get_schema(schema)
-    out_h, out_w = (int(v) for v in input_size)
-    if min(out_h, out_w) < 1 or batch_size < 1:
+    output_size = (int(input_size[0]), int(input_size[1]))
+    if min(output_size) < 1 or batch_size < 1:
         raise ConfigError(f"input_size {input_size} and batch_size {batch_size} must be positive")
     if samples.num_keypoints != schema.num_keypoints:
         raise ConfigError(
             f"schema {schema.name!r} has {schema.num_keypoints} keypoints but the samples from "
             f"{samples.source} have {samples.num_keypoints}"
         )
-    augment = augment or AugmentConfig()
     drop_remainder = training if drop_remainder is None else drop_remainder
-    probed = probe_samples(samples)
-    rows, sample_index, kinds, sizes = probed.samples, probed.rows, probed.kinds, probed.sizes
-    image_index = np.zeros(len(rows), np.int64)
-    images = None
-    if cache:
-        _check_cache_size(sizes, rows.image_paths)
-        images = _DecodedImages(rows.image_paths)
-        ok = ~images.failed[images.index]
-        if not ok.any():
-            raise KposeError(f"{samples.source}: none of the images could be decoded")
-        rows, sample_index, kinds, sizes = rows.select(ok), sample_index[ok], kinds[ok], sizes[ok]
-        image_index = images.index[ok]
+    rows, columns, images = _usable_rows(samples, cache, output_size)
     n = len(rows)
     if drop_remainder and n < batch_size:
         raise KposeError(f"{samples.source}: {n} usable samples, fewer than one batch of {batch_size}")
-    log.info("%s: %d person samples from %d images", samples.source, n, len(np.unique(rows.image_paths.astype(str))))
+    log.info("%s: %d person samples from %d images", samples.source, n, len(set(rows.image_paths)))
 
-    center, scale = geometry.box_to_center_scale(rows.boxes, out_w / out_h, padding)
+    center, scale = geometry.box_to_center_scale(rows.boxes, output_size[1] / output_size[0], padding)
     table = {
-        "path": tf.constant(rows.image_paths.astype(str)),
-        "kind": tf.constant(kinds),
-        "size": tf.constant(sizes),
-        "center": tf.constant(center, tf.float32),
-        "scale": tf.constant(scale, tf.float32),
-        "keypoints": tf.constant(rows.keypoints),
-        "visibility": tf.constant(rows.visibility),
-        "image_id": tf.constant(rows.image_ids),
-        "box_score": tf.constant(rows.scores),
-        "area": tf.constant(rows.areas),
-        "sample_index": tf.constant(sample_index),
-        "image_index": tf.constant(image_index),
+        key: tf.constant(value)
+        for key, value in {
+            "path": rows.image_paths.astype(str),
+            "center": center.astype(np.float32),
+            "scale": scale.astype(np.float32),
+            "keypoints": rows.keypoints,
+            "visibility": rows.visibility,
+            "image_id": rows.image_ids,
+            "box_score": rows.scores,
+            "area": rows.areas,
+            **columns,
+        }.items()
     }
-    flip_index = tf.constant(schema.flip_index, tf.int32)
+    plan = functools.partial(
+        _plan,
+        schema=schema,
+        augment=(augment or AugmentConfig()) if training else None,
+        output_size=output_size,
+        windowed_jpeg=images is None,
+    )
 
-    def plan(index: tf.Tensor, rand: tf.Tensor) -> dict[str, tf.Tensor]:
-        s = {key: tf.gather(column, index) for key, column in table.items()}
-        region_center, region_scale = s["center"], s["scale"]
-        if training:
-            region_center, region_scale, rotation, flip = sample_regions(
-                tf.stack([rand, tf.constant(0, tf.int64)]), region_center, region_scale,
-                s["keypoints"], s["visibility"], schema, augment, out_w / out_h,
-            )
-        else:
-            rotation = tf.zeros_like(region_center[:, 0])
-            flip = tf.zeros_like(rotation, tf.bool)
-        matrix = affine_tf.crop_matrix(region_center, region_scale, (out_h, out_w), rotation, flip)
-        keypoints = affine_tf.transform_points(s["keypoints"], matrix)
-        visibility = s["visibility"]
-        keypoints = tf.where(flip[:, None, None], tf.gather(keypoints, flip_index, axis=1), keypoints)
-        visibility = tf.where(flip[:, None], tf.gather(visibility, flip_index, axis=1), visibility)
-        inside = tf.reduce_all((keypoints >= -0.5) & (keypoints <= [out_w - 0.5, out_h - 0.5]), axis=-1)
-        windowed = (s["kind"] == JPEG) & (images is None)
-        window, ratio_index, warp = _decode_plan(matrix, region_scale, s["size"], windowed, (out_h, out_w))
-        return {
-            "path": s["path"], "kind": s["kind"], "window": window, "ratio_index": ratio_index,
-            "image_index": s["image_index"], "warp": warp,
-            "keypoints": keypoints, "weights": tf.cast((visibility > 0) & inside, tf.float32),
-            "center": region_center, "scale": region_scale, "image_id": s["image_id"],
-            "box_score": s["box_score"], "area": s["area"], "sample_index": s["sample_index"],
-        }
-
-    warp_fn = functools.partial(warp_crop, output_size=(out_h, out_w))
-
-    def load(plan: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        if images is not None:
-            image = images.image(plan["image_index"])
-        else:
-            image = _decode(tf.io.read_file(plan["path"]), plan["kind"], plan["window"], plan["ratio_index"])
-        crop = tf.numpy_function(warp_fn, [image, plan["warp"]], tf.uint8, stateful=False)
-        return {"image": tf.ensure_shape(crop, [out_h, out_w, 3]), **{key: plan[key] for key in ELEMENT_KEYS}}
+    def plan_block(index: tf.Tensor, rand: tf.Tensor) -> dict[str, tf.Tensor]:
+        block = {key: tf.gather(column, index) for key, column in table.items()}
+        return plan(block, tf.stack([rand, tf.constant(0, tf.int64)]))
 
     order = tf.data.Dataset.range(n)
     if training:
@@ -270,9 +314,10 @@ def make_topdown_dataset(
         order.batch(PLAN_BLOCK), tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
     )
     dataset = (
-        blocks.map(plan)
+        blocks.map(plan_block)
         .unbatch()
-        .map(load, num_parallel_calls=num_parallel_calls, deterministic=True)
+        .map(functools.partial(_load, images=images, output_size=output_size),
+             num_parallel_calls=num_parallel_calls, deterministic=True)
         .ignore_errors(log_warning=True)
         .batch(batch_size, drop_remainder=drop_remainder)
         .prefetch(tf.data.AUTOTUNE)

@@ -61,10 +61,15 @@ class SyntheticSet:
 
 
 def joint_colors(num_keypoints: int) -> np.ndarray:
-    """``(K, 3)`` uint8 BGR colours of the keypoint discs: saturated, well-separated hues."""
-    hues = (np.arange(num_keypoints) * 180.0 / num_keypoints).astype(np.uint8)
-    values = np.where(np.arange(num_keypoints) % 2 == 0, 255, 190).astype(np.uint8)
-    hsv = np.stack([hues, np.full_like(hues, 255), values], axis=-1)[None]
+    """``(K, 3)`` uint8 BGR colours of the keypoint discs: saturated, evenly spaced hues.
+
+    Consecutive keypoints (often neighbours on the body) get hues far apart.
+    """
+    step = max(1, round(num_keypoints * 0.382))  # a golden-ratio stride around the hue circle
+    while np.gcd(step, num_keypoints) != 1:
+        step += 1
+    hues = (np.arange(num_keypoints) * step % num_keypoints * 180.0 / num_keypoints).astype(np.uint8)
+    hsv = np.stack([hues, np.full_like(hues, 255), np.full_like(hues, 255)], axis=-1)[None]
     return cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0]
 
 
