@@ -44,9 +44,15 @@ def hrnet_w32() -> dict[str, keras.Model]:
 # Table 1 of the SRPose paper: (other params M, GMACs); backbone 23.51M.
 @pytest.mark.parametrize(
     "name, other, gmacs",
-    [("simplebaseline_resnet50", 10.49, 5.46), ("srhead_resnet50", 10.59, 5.77), ("srpose_resnet50", 1.29, 4.61)],
+    [
+        ("simplebaseline_resnet50", 10.49, 5.46),
+        ("srhead_resnet50", 10.59, 5.77),
+        ("srpose_resnet50", 1.29, 4.61),
+    ],
 )
-def test_resnet50_matches_paper(resnet50: keras.Model, name: str, other: float, gmacs: float) -> None:
+def test_resnet50_matches_paper(
+    resnet50: keras.Model, name: str, other: float, gmacs: float
+) -> None:
     profile = profile_model(assemble_model(name, resnet50))
     assert rel(profile.other_params / 1e6, other) < 0.01
     assert rel(profile.gmacs, gmacs) < 0.03
@@ -66,10 +72,11 @@ def test_hrnet_w32_matches_paper(hrnet_w32) -> None:
     assert rel(srpose.other_params / 1e6, 0.65) < 0.01
     assert rel(srpose.backbone_params / 1e6, 29.30) < 0.01
     assert rel(srpose.gmacs, 8.28) < 0.03
-    simple = profile_model(assemble_model("simplebaseline_hrnet_w32", hrnet_w32["simplebaseline_hrnet_w32"]))
+    stride4 = hrnet_w32["simplebaseline_hrnet_w32"]
+    simple = profile_model(assemble_model("simplebaseline_hrnet_w32", stride4))
     assert simple.backbone_params == TORCH_HRNET_W32
     assert rel(simple.gmacs, 7.70) < 0.03
-    srhead = profile_model(assemble_model("srhead_hrnet_w32", hrnet_w32["simplebaseline_hrnet_w32"]))
+    srhead = profile_model(assemble_model("srhead_hrnet_w32", stride4))
     assert rel(srhead.other_params / 1e6, 0.09) < 0.05 and rel(srhead.gmacs, 7.98) < 0.03
 
 
@@ -116,7 +123,9 @@ def test_cli_json_and_table(capsys) -> None:
     rows = json.loads(run_cli([*names, "--json"], capsys))
     assert [row["name"] for row in rows] == names
     for row in rows:
-        assert set(row) == {"name", "input_size", "heatmap_size", "backbone_params", "other_params", "gmacs"}
+        assert set(row) == {
+            "name", "input_size", "heatmap_size", "backbone_params", "other_params", "gmacs"
+        }
         assert row["input_size"] == [256, 192] and row["backbone_params"] > 0 and row["gmacs"] > 0
     assert rows[1]["heatmap_size"] == [256, 192]
     table = run_cli([names[1], "--input-size", "128", "96"], capsys).splitlines()

@@ -1,5 +1,5 @@
-"""The SR head's custom layers: grouped-conv equivalence, joint separation, serialization,
-builtin-only TFLite conversion."""
+"""kpose's custom layers: grouped-conv equivalence, joint separation, exact GELU,
+serialization, and conversion to builtin TFLite ops and to valid ONNX."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from kpose.models.layers import KeypointConv2D, KeypointPixelShuffle  # noqa: E402
+from kpose.models.layers import GELU, KeypointConv2D, KeypointPixelShuffle  # noqa: E402
 
 K, EMBED, UPSCALE, KERNEL = 3, 2, 2, 5
 
@@ -54,7 +54,8 @@ def test_pixel_shuffle_places_each_channel() -> None:
         for dy in range(UPSCALE):
             for dx in range(UPSCALE):
                 channel = j * UPSCALE**2 + dy * UPSCALE + dx
-                np.testing.assert_array_equal(out[0, dy::UPSCALE, dx::UPSCALE, j], x[0, :, :, channel])
+                phase = out[0, dy::UPSCALE, dx::UPSCALE, j]
+                np.testing.assert_array_equal(phase, x[0, :, :, channel])
 
 
 @pytest.mark.parametrize("joint", [0, K - 1])
@@ -80,8 +81,12 @@ def test_sr_head_keeps_joints_apart(joint: int) -> None:
 
 @pytest.mark.parametrize(
     "layer",
-    [KeypointConv2D(5, 4, 7, use_bias=False, name="lk"), KeypointPixelShuffle(5, 4, name="ps")],
-    ids=["keypoint_conv", "pixel_shuffle"],
+    [
+        KeypointConv2D(5, 4, 7, use_bias=False, name="lk"),
+        KeypointPixelShuffle(5, 4, name="ps"),
+        GELU(name="g"),
+    ],
+    ids=["keypoint_conv", "pixel_shuffle", "gelu"],
 )
 def test_layer_config_round_trip(layer: keras.layers.Layer) -> None:
     config = layer.get_config()
@@ -98,23 +103,52 @@ def test_pixel_shuffle_rejects_upscale_one() -> None:
         KeypointPixelShuffle(3, 1)
 
 
-def test_sr_head_converts_to_builtin_tflite_ops() -> None:
-    """The SR head needs no grouped-conv / Flex ops: TFLite builtins only, same outputs."""
-    tf = pytest.importorskip("tensorflow")
-    litert = pytest.importorskip("ai_edge_litert.interpreter")
+def test_gelu_is_exact_gelu() -> None:
+    x = np.linspace(-6, 6, 101, dtype="float32")
+    expected = keras.activations.gelu(x, approximate=False)
+    np.testing.assert_allclose(GELU()(x), expected, rtol=1e-6, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def export_probe() -> keras.Model:
+    """A tiny graph with every custom layer: ConvNeXt block (GELU) and SR head."""
     from kpose.models.heads import sr_head
+    from kpose.models.necks import convnext_block
 
     inputs = keras.Input((4, 3, 8), batch_size=1)
-    model = keras.Model(inputs, sr_head(inputs, K, EMBED, UPSCALE, KERNEL, "sr", "heatmaps"))
+    x = convnext_block(inputs, "block")
+    model = keras.Model(inputs, sr_head(x, K, EMBED, UPSCALE, KERNEL, "sr", "heatmaps"))
     lkconv = model.get_layer("sr_lkconv")
     lkconv.set_weights([w * 100 for w in lkconv.get_weights()])
-    x = np.random.default_rng(2).normal(size=(1, 4, 3, 8)).astype("float32")
+    return model
 
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+
+PROBE_INPUT = np.random.default_rng(2).normal(size=(1, 4, 3, 8)).astype("float32")
+
+
+def test_custom_layers_convert_to_builtin_tflite_ops(export_probe: keras.Model) -> None:
+    """No grouped-conv / Flex ops: TFLite builtins only, same outputs."""
+    tf = pytest.importorskip("tensorflow")
+    litert = pytest.importorskip("ai_edge_litert.interpreter")
+    converter = tf.lite.TFLiteConverter.from_keras_model(export_probe)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     interpreter = litert.Interpreter(model_content=converter.convert())
     interpreter.allocate_tensors()
-    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], PROBE_INPUT)
     interpreter.invoke()
     result = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
-    np.testing.assert_allclose(result, np.asarray(model(x)), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(result, export_probe(PROBE_INPUT), rtol=1e-4, atol=1e-6)
+
+
+def test_custom_layers_convert_to_valid_onnx(export_probe: keras.Model) -> None:
+    tf = pytest.importorskip("tensorflow")
+    tf2onnx = pytest.importorskip("tf2onnx")
+    ort = pytest.importorskip("onnxruntime")
+    proto, _ = tf2onnx.convert.from_function(
+        tf.function(lambda x: export_probe(x)),
+        input_signature=(tf.TensorSpec(PROBE_INPUT.shape, tf.float32),),
+        opset=17,
+    )
+    session = ort.InferenceSession(proto.SerializeToString())
+    result = session.run(None, {session.get_inputs()[0].name: PROBE_INPUT})[0]
+    np.testing.assert_allclose(result, export_probe(PROBE_INPUT), rtol=1e-4, atol=1e-6)

@@ -19,8 +19,12 @@ def register(subparsers: Any) -> None:
         ),
     )
     parser.add_argument("names", nargs="*", help="models to list (default: all)")
-    parser.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
-    parser.add_argument("--schema", default="coco", help="keypoint schema: name or file (default: coco)")
+    parser.add_argument(
+        "--json", action="store_true", help="print a JSON list instead of a table"
+    )
+    parser.add_argument(
+        "--schema", default="coco", help="keypoint schema: name or file (default: coco)"
+    )
     parser.add_argument(
         "--input-size",
         nargs=2,

@@ -54,12 +54,10 @@ def conv_bn(
     return x
 
 
-def deconv(
-    x: keras.KerasTensor, filters: int, name: str, dtype: str | None = None
-) -> keras.KerasTensor:
+def deconv(x: keras.KerasTensor, filters: int, name: str) -> keras.KerasTensor:
     """Plain ConvTranspose 4x4 stride 2 without bias: (B, H, W, C) -> (B, 2H, 2W, filters)."""
     return keras.layers.Conv2DTranspose(
-        filters, 4, strides=2, padding="same", use_bias=False, name=name, dtype=dtype
+        filters, 4, strides=2, padding="same", use_bias=False, name=name
     )(x)
 
 

@@ -36,7 +36,7 @@ from kpose.models.factory import (
     list_models,
     parse_model_name,
 )
-from kpose.models.layers import KeypointConv2D
+from kpose.models.layers import GELU, KeypointConv2D
 
 
 def _leaf_layers(layer: keras.layers.Layer) -> Iterator[keras.layers.Layer]:
@@ -121,6 +121,7 @@ _RULES: tuple[tuple[type | tuple[type, ...], Callable[..., int]], ...] = (
             keras.layers.PReLU,
             keras.layers.ELU,
             keras.layers.Softmax,
+            GELU,
         ),
         _per_output,
     ),

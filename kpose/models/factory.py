@@ -38,12 +38,10 @@ def parse_model_name(name: str) -> tuple[HeadSpec, BackboneSpec]:
     if head_name not in HEADS or not backbone_name:
         raise ConfigError(f"unknown model {name!r}; valid models: {', '.join(list_models())}")
     head = HEADS[head_name]
-    if backbone_name not in BACKBONES:
-        raise ConfigError(
-            f"unknown backbone {backbone_name!r} in model {name!r}; valid backbones: "
-            f"{', '.join(BACKBONES)}"
-        )
-    backbone = get_backbone(backbone_name)
+    try:
+        backbone = get_backbone(backbone_name)
+    except ConfigError as exc:
+        raise ConfigError(f"model {name!r}: {exc}") from None
     reason = head.unsupported(backbone)
     if reason:
         raise ConfigError(f"model {name!r} is not available: {reason}")

@@ -56,7 +56,6 @@ class BackboneSpec:
         simple_feature: where single-output heads attach by default: ``"deconv"`` (the
             SimpleBaseline deconvolutions on F5) or a level (HRNet: ``"F2"``).
         sr_feature, sr_scale: default input and output scale k of a stand-alone SR head.
-        pretrained: whether ``weights="imagenet"`` is available (keras.applications).
     """
 
     name: str
@@ -67,7 +66,6 @@ class BackboneSpec:
     simple_feature: str = "deconv"
     sr_feature: str = "deconv"
     sr_scale: float = 1.0
-    pretrained: bool = True
 
     def channels_of(self, level: str) -> int:
         return self.channels[LEVELS.index(level)]
@@ -123,7 +121,11 @@ def application_pyramid(
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.momentum = BN_MOMENTUM
     outputs = {
-        level: app.output if layer_names[level] is None else app.get_layer(layer_names[level]).output
+        level: (
+            app.output
+            if layer_names[level] is None
+            else app.get_layer(layer_names[level]).output
+        )
         for level in levels
     }
     return keras.Model(app.input, outputs, name=BACKBONE_LAYER_NAME)

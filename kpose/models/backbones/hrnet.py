@@ -20,7 +20,7 @@ import keras
 
 from kpose.errors import ConfigError
 from kpose.models.backbones.base import BACKBONE_LAYER_NAME, LEVELS, TORCH, BackboneSpec
-from kpose.models.blocks import batch_norm, conv_bn
+from kpose.models.blocks import conv_bn
 
 # Modules per stage (stages 2, 3, 4); each branch of a module has four basic blocks.
 _STAGE_MODULES = (1, 4, 3)
@@ -126,7 +126,6 @@ HRNETS = tuple(
         normalization=TORCH,
         simple_feature="F2",
         sr_feature="F2",
-        pretrained=False,
     )
     for width in (32, 48)
 )

@@ -49,14 +49,24 @@ MOBILE_BACKBONES = (
     _spec(
         "mobilenetv3_large",
         keras.applications.MobileNetV3Large,
-        {"F2": "expanded_conv_2_add", "F3": "expanded_conv_5_add", "F4": "expanded_conv_11_add", "F5": None},
+        {
+            "F2": "expanded_conv_2_add",
+            "F3": "expanded_conv_5_add",
+            "F4": "expanded_conv_11_add",
+            "F5": None,
+        },
         (24, 40, 112, 960),
         TF,
     ),
     _spec(
         "mobilenetv3_small",
         keras.applications.MobileNetV3Small,
-        {"F2": "expanded_conv_project_bn", "F3": "expanded_conv_2_add", "F4": "expanded_conv_7_add", "F5": None},
+        {
+            "F2": "expanded_conv_project_bn",
+            "F3": "expanded_conv_2_add",
+            "F4": "expanded_conv_7_add",
+            "F5": None,
+        },
         (16, 24, 48, 576),
         TF,
     ),

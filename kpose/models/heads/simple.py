@@ -42,7 +42,9 @@ def simple_features(
     return features[backbone.simple_feature]
 
 
-def heatmap_conv(x: keras.KerasTensor, num_keypoints: int, name: str = "heatmaps") -> keras.KerasTensor:
+def heatmap_conv(
+    x: keras.KerasTensor, num_keypoints: int, name: str = "heatmaps"
+) -> keras.KerasTensor:
     """Final 1x1 conv to K heatmaps, computed in float32 under any mixed-precision policy."""
     return keras.layers.Conv2D(num_keypoints, 1, name=name, dtype="float32")(x)
 

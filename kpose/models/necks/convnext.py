@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 
 from kpose.models.blocks import batch_norm
+from kpose.models.layers import GELU
 
 EXPANSION = 4
 
@@ -25,6 +26,6 @@ def convnext_block(x: keras.KerasTensor, name: str) -> keras.KerasTensor:
     y = keras.layers.DepthwiseConv2D(7, padding="same", name=f"{name}_dwconv")(x)
     y = batch_norm(f"{name}_bn")(y)
     y = keras.layers.Conv2D(EXPANSION * channels, 1, name=f"{name}_pwconv1")(y)
-    y = keras.layers.Activation("gelu", name=f"{name}_gelu")(y)
+    y = GELU(name=f"{name}_gelu")(y)
     y = keras.layers.Conv2D(channels, 1, name=f"{name}_pwconv2")(y)
     return keras.layers.Add(name=f"{name}_add")([x, y])
