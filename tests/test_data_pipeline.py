@@ -210,10 +210,22 @@ def test_missing_and_corrupt_images_are_skipped_and_counted(synthetic, tmp_path,
     open(garbage, "wb").write(b"not an image at all")
     with caplog.at_level(logging.WARNING, logger="kpose.data"):
         out = _all(make_topdown_dataset(rows, COCO, SIZE, 8, training=False))
-    assert f"skipping 3 of {len(paths)} images (1 missing, 2 corrupt)" in caplog.text
+    assert f"skipping 3 of {len(paths)} images (2 corrupt, 1 missing)" in caplog.text
     assert "truncated JPEG" in caplog.text
     good = ~np.isin(rows.image_paths.astype(str), paths[:3])
     np.testing.assert_array_equal(out["sample_index"], np.flatnonzero(good))
+
+
+def test_an_image_that_fails_to_decode_is_skipped(synthetic, tmp_path):
+    """A JPEG whose header and trailer look fine but has no scan: the pipeline skips its rows."""
+    image_dir = tmp_path / "images"
+    shutil.copytree(synthetic.image_dir, image_dir)
+    rows = read_coco(synthetic.annotation_file, image_dir)
+    broken = sorted(set(rows.image_paths))[0]
+    data = open(broken, "rb").read()
+    open(broken, "wb").write(data[: data.index(b"\xff\xda")] + b"\xff\xd9")  # drop the scan
+    out = _all(make_topdown_dataset(rows, COCO, SIZE, 8, training=False))
+    np.testing.assert_array_equal(out["sample_index"], np.flatnonzero(rows.image_paths != broken))
 
 
 def test_no_readable_image_is_an_error(samples, tmp_path):

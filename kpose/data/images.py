@@ -124,7 +124,7 @@ def probe_samples(samples: PersonSamples, workers: int = 8) -> ProbedSamples:
             samples.source or "samples",
             int(bad.sum()),
             len(paths),
-            ", ".join(f"{n} {r}" for r, n in reasons.items()),
+            ", ".join(f"{n} {r}" for r, n in sorted(reasons.items())),
             int(bad[inverse].sum()),
             "; ".join(shown),
         )

@@ -12,8 +12,8 @@ size. The work is split in two stages:
   with OpenCV (:func:`kpose.data.warp.warp_crop`, the warp a device runtime uses too).
 
 Images are probed once before anything is built (:func:`kpose.data.images.probe_samples`):
-missing and corrupt files are dropped and counted in the log. A file that still fails to
-decode is skipped by ``ignore_errors``, which logs each one.
+missing and corrupt files are dropped and counted in the log. A sample whose file still
+fails to decode is skipped by ``ignore_errors`` (TensorFlow logs a warning for each).
 
 Elements (batched): ``image`` (H, W, 3) uint8 RGB crop; ``keypoints`` (K, 2) float32 crop
 pixels (flipped samples have left and right swapped); ``weights`` (K,) float32, 1 where the
