@@ -136,7 +136,8 @@ def run(args: argparse.Namespace) -> int:
             for variant in variants:
                 for t in threads:
                     if variant.startswith("decode"):
-                        dataset = _plain_dataset(samples, size, variant.split("+")[1].split()[0], t, args.batch_size)
+                        warp = "tf" if variant.endswith("tf warp") else "cv2"
+                        dataset = _plain_dataset(samples, size, warp, t, args.batch_size)
                     else:
                         dataset = make_topdown_dataset(
                             samples, "coco", size, args.batch_size, training=True, seed=0,
@@ -145,7 +146,9 @@ def run(args: argparse.Namespace) -> int:
                     wall, cpu = _measure(dataset, args.crops, args.repeats)
                     results.append({
                         "input": f"{size[0]}x{size[1]}", "pipeline": variant, "threads": t,
-                        "crops_per_s": round(wall, 1), "per_core": round(wall / t, 1), "per_cpu_s": round(cpu, 1),
+                        "crops_per_s": round(wall, 1),
+                        "per_core": round(wall / t, 1),
+                        "per_cpu_s": round(cpu, 1),
                     })
                     if not args.json:
                         print(_row(results[-1]), flush=True)
@@ -165,7 +168,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _header() -> str:
-    return f"{'input':>8} {'pipeline':<16} {'threads':>7} {'crops/s':>8} {'per core':>8} {'per CPU-s':>9}\n" + "-" * 62
+    columns = f"{'input':>8} {'pipeline':<16} {'threads':>7} {'crops/s':>8} {'per core':>8} {'per CPU-s':>9}"
+    return columns + "\n" + "-" * len(columns)
 
 
 def _row(r: dict) -> str:

@@ -42,15 +42,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="write a PNG grid of augmented crops with keypoints drawn",
         description="Run the training pipeline and draw its crops, keypoints and skeleton into one PNG.",
     )
-    show.add_argument("--annotations", type=Path, help="annotation JSON (COCO format or MPII); default: a small synthetic set")
+    show.add_argument(
+        "--annotations", type=Path, help="COCO-format or MPII annotation JSON (default: small synthetic set)"
+    )
     show.add_argument("--images", type=Path, help="image folder of --annotations")
     show.add_argument("--format", choices=("auto", "coco", "mpii"), default="auto")
     show.add_argument("--schema", default="coco", help="keypoint schema (default coco)")
-    show.add_argument("--input-size", type=_size, default=(256, 192), help="crop HEIGHTxWIDTH (default 256x192)")
+    show.add_argument(
+        "--input-size", type=_size, default=(256, 192), help="crop HEIGHTxWIDTH (default 256x192)"
+    )
     show.add_argument("--count", type=int, default=16, help="number of crops (default 16)")
     show.add_argument("--columns", type=int, default=8)
     show.add_argument("--seed", type=int, default=0)
-    show.add_argument("--no-augment", action="store_true", help="evaluation crops: no augmentation, file order")
+    show.add_argument(
+        "--no-augment", action="store_true", help="evaluation crops: no augmentation, file order"
+    )
     show.add_argument("--out", type=Path, required=True, help="PNG file to write")
     show.set_defaults(func=run_show)
 

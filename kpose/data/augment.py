@@ -107,7 +107,8 @@ def sample_regions(
     pick_upper = ((uniform(0, [batch]) < 0.5) & (count(upper) > 2)) | (count(lower) <= 2)
     chosen = tf.where(pick_upper[:, None], upper, lower)
     min_count = config.half_body_min_keypoints or schema.num_keypoints // 2
-    apply = (uniform(1, [batch]) < config.half_body_prob) & (count(labeled) > min_count) & (count(chosen) >= 2)
+    apply = (uniform(1, [batch]) < config.half_body_prob) & (count(labeled) > min_count)
+    apply &= count(chosen) >= 2
     lo = tf.reduce_min(tf.where(chosen[..., None], keypoints, np.inf), axis=1)
     hi = tf.reduce_max(tf.where(chosen[..., None], keypoints, -np.inf), axis=1)
     half_center, half_scale = affine_tf.box_to_center_scale(

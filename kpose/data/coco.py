@@ -56,12 +56,16 @@ def _check_categories(data: dict, schema: KeypointSchema, source: Path, category
             )
 
 
-def _check_annotations(annotations: list, images: dict[int, dict], k: int, source: Path, schema_name: str) -> None:
+def _check_annotations(
+    annotations: list, images: dict[int, dict], k: int, source: Path, schema_name: str
+) -> None:
     for i, ann in enumerate(annotations):
         field = f"annotations[{i}]"
         image_id = jf.integer(jf.get(ann, "image_id", source, field), source, f"{field}.image_id")
         if image_id not in images:
-            raise jf.fail(source, f"{field}.image_id", f"refers to image {image_id}, which 'images' does not list")
+            raise jf.fail(
+                source, f"{field}.image_id", f"refers to image {image_id}, which 'images' does not list"
+            )
         jf.integer(jf.get(ann, "category_id", source, field), source, f"{field}.category_id")
         box = jf.numbers(jf.get(ann, "bbox", source, field), 4, source, f"{field}.bbox", " (x, y, w, h)")
         if box[2] < 0 or box[3] < 0:
@@ -142,6 +146,7 @@ def read_coco(
     kps = np.array([ann["keypoints"] for ann in anns], np.float32).reshape(n, k, 3)
     raw_boxes = np.array([ann["bbox"] for ann in anns], np.float32).reshape(n, 4)
     boxes = _clip_boxes(raw_boxes, np.array([_image_size(im) for im in images], np.int64).reshape(n, 2))
+    unlabeled = (kps[..., 2] > 0).sum(axis=1) == 0
     samples = PersonSamples.build(
         image_paths=[str(Path(image_dir) / im["file_name"]) for im in images],
         image_ids=[ann["image_id"] for ann in anns],
@@ -157,7 +162,7 @@ def read_coco(
         {
             "other category": np.array([ann["category_id"] != category_id for ann in anns], bool),
             "crowd": np.array([bool(ann.get("iscrowd", 0)) and drop_crowd for ann in anns], bool),
-            "without keypoints": (samples.visibility > 0).sum(axis=1) == 0 if drop_unlabeled else np.zeros(n, bool),
+            "without keypoints": unlabeled & drop_unlabeled,
             "tiny box": np.minimum(boxes[:, 2], boxes[:, 3]) < min_box_side,
         },
         "persons",
@@ -210,7 +215,8 @@ def read_detections(
         field = f"[{i}]"
         image_id = jf.integer(jf.get(det, "image_id", source, field), source, f"{field}.image_id")
         if image_id not in coco.imgs:
-            raise jf.fail(source, f"{field}.image_id", f"refers to image {image_id}, which {annotation_file} does not list")
+            message = f"refers to image {image_id}, which {annotation_file} does not list"
+            raise jf.fail(source, f"{field}.image_id", message)
         categories[i] = jf.integer(jf.get(det, "category_id", source, field), source, f"{field}.category_id")
         boxes[i] = jf.numbers(jf.get(det, "bbox", source, field), 4, source, f"{field}.bbox", " (x, y, w, h)")
         scores[i] = jf.number(jf.get(det, "score", source, field), source, f"{field}.score")

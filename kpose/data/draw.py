@@ -49,7 +49,8 @@ def draw_keypoints(
     pts = np.round(np.nan_to_num(keypoints) * (1 << shift)).astype(np.int64)
     for (a, b), color in zip(schema.skeleton, schema.limb_colors()):
         if shown[a] and shown[b]:
-            cv2.line(out, tuple(map(int, pts[a])), tuple(map(int, pts[b])), color, thickness, cv2.LINE_AA, shift)
+            start, end = tuple(map(int, pts[a])), tuple(map(int, pts[b]))
+            cv2.line(out, start, end, color, thickness, cv2.LINE_AA, shift)
     for i in np.flatnonzero(shown):
         center = tuple(map(int, pts[i]))
         cv2.circle(out, center, (radius + 1) << shift, (0, 0, 0), -1, cv2.LINE_AA, shift)

@@ -191,7 +191,10 @@ class BodyModel:
     def _pose(self, rng: np.random.Generator) -> tuple[dict[str, np.ndarray], list]:
         """Body points (body frame, body heights) and 3D parts as (kind, keys, radius, material)."""
         grow = rng.uniform(0.92, 1.08, size=8)
-        limb = {k: (v[0] * grow[i], v[1] * rng.uniform(0.85, 1.2)) for i, (k, v) in enumerate(self._LIMBS.items())}
+        limb = {
+            k: (length * grow[i], half * rng.uniform(0.85, 1.2))
+            for i, (k, (length, half)) in enumerate(self._LIMBS.items())
+        }
         down = np.array([0.0, 1.0, 0.0])
         fwd = np.array([0.0, 0.0, 1.0])
         lean = _rot_z(rng.normal(0, 6)) @ _rot_x(-abs(rng.normal(0, 12)))
@@ -202,14 +205,16 @@ class BodyModel:
         p["thorax"] = p["neck"] - spine * 0.035
         p["upper_neck"] = p["neck"] + spine * limb["neck"][0]
         head_turn = _rot_y(rng.normal(0, 25)) @ _rot_x(rng.normal(0, 10)) @ lean
-        head_up, head_fwd, head_left = head_turn @ -down, head_turn @ fwd, head_turn @ np.array([1.0, 0.0, 0.0])
+        head_up, head_fwd = head_turn @ -down, head_turn @ fwd
+        head_left = head_turn @ np.array([1.0, 0.0, 0.0])
         r = self._HEAD_RADIUS * grow[6]
         p["head_center"] = p["upper_neck"] + head_up * 0.9 * r
         p["head_top"] = p["head_center"] + head_up * r
         p["nose"] = p["head_center"] + head_fwd * 0.95 * r - head_up * 0.2 * r
         p["hair"] = p["head_center"] - head_fwd * 0.3 * r + head_up * 0.15 * r  # covers the back of the head
         for side, sign in (("left", 1.0), ("right", -1.0)):
-            p[f"{side}_eye"] = p["head_center"] + head_fwd * 0.78 * r + head_up * 0.18 * r + head_left * sign * 0.38 * r
+            eye = head_fwd * 0.78 + head_up * 0.18 + head_left * sign * 0.38
+            p[f"{side}_eye"] = p["head_center"] + eye * r
             p[f"{side}_ear"] = p["head_center"] + head_left * sign * 0.97 * r - head_fwd * 0.05 * r
             shoulder = p["neck"] + lateral * sign * self._SHOULDER_HALF * grow[7] - spine * 0.02
             p[f"{side}_shoulder"] = shoulder
@@ -289,7 +294,8 @@ class GraphModel:
                         pos[child] = (-pos[partner, 0], pos[partner, 1])
                     else:
                         angle = rng.uniform(0, 2 * np.pi)
-                        pos[child] = pos[node] + rng.uniform(0.2, 0.35) * np.array([np.cos(angle), np.sin(angle)])
+                        step = np.array([np.cos(angle), np.sin(angle)])
+                        pos[child] = pos[node] + rng.uniform(0.2, 0.35) * step
                         if partner is not None:
                             side = 1.0 if child in lefts else -1.0
                             pos[child, 0] = side * (abs(pos[child, 0]) + 0.05)
@@ -310,9 +316,10 @@ class GraphModel:
             Part("capsule", keypoints[[a, b]], thickness, float(d), TOP if i % 2 else BOTTOM)
             for i, ((a, b), d) in enumerate(zip(self.schema.skeleton, depth))
         ]
-        parts += [Part("disc", keypoints[i : i + 1], 1.3 * thickness, 1.0, SKIN) for i in range(len(keypoints))]
         marker_r = max(MARKER_MIN_RADIUS, 0.025 * height_px)
-        parts += [Part("marker", keypoints[i : i + 1], marker_r, -1.0, keypoint=i) for i in range(len(keypoints))]
+        for i in range(len(keypoints)):  # a joint disc under each marker, markers on top
+            parts.append(Part("disc", keypoints[i : i + 1], 1.3 * thickness, 1.0, SKIN))
+            parts.append(Part("marker", keypoints[i : i + 1], marker_r, -1.0, keypoint=i))
         return Figure(keypoints=keypoints, parts=parts, height=float(height_px))
 
 

@@ -66,7 +66,8 @@ def probe_image(path: str) -> ImageInfo:
             f.seek(max(f.tell() - _TAIL, 0))
             tail = f.read()
     except OSError as exc:
-        return ImageInfo(error="missing" if isinstance(exc, FileNotFoundError) else f"unreadable ({exc.strerror})")
+        missing = isinstance(exc, FileNotFoundError)
+        return ImageInfo(error="missing" if missing else f"unreadable ({exc.strerror})")
     if head[:3] == b"\xff\xd8\xff":
         size = _jpeg_size(head)
         if size is None or min(size) == 0:

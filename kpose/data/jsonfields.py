@@ -75,7 +75,8 @@ def numbers(value: Any, length: int, source: str | Path, field: str, what: str =
 def list_field(data: Any, key: str, source: str | Path) -> list:
     """``data[key]``, which must be a list, from a top-level object ``data``."""
     if not isinstance(data, dict):
-        raise AnnotationError(f"{source}: the top level must be an object with '{key}', got {type(data).__name__}")
+        got = type(data).__name__
+        raise AnnotationError(f"{source}: the top level must be an object with '{key}', got {got}")
     value = get(data, key, source, key)
     if not isinstance(value, list):
         raise fail(source, key, f"must be a list, got {type(value).__name__}")

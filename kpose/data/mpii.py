@@ -47,7 +47,8 @@ def read_mpii(
     source = Path(annotation_file)
     records = jf.load_json(source)
     if not isinstance(records, list):
-        raise jf.fail(source, "<top level>", f"must be a list of person records, got {type(records).__name__}")
+        got = type(records).__name__
+        raise jf.fail(source, "<top level>", f"must be a list of person records, got {got}")
     n, k = len(records), schema.num_keypoints
     centers, scales = np.zeros((n, 2)), np.zeros(n)
     joints, vis = np.zeros((n, k, 2)), np.zeros((n, k))
@@ -63,11 +64,15 @@ def read_mpii(
         flat = jf.get(rec, "joints", source, field)
         if not isinstance(flat, list) or len(flat) != k:
             got = len(flat) if isinstance(flat, list) else type(flat).__name__
-            raise jf.fail(source, f"{field}.joints", f"must list {k} [x, y] joints (schema {schema.name!r}), got {got}")
+            raise jf.fail(
+                source, f"{field}.joints", f"must list {k} [x, y] joints (schema {schema.name!r}), got {got}"
+            )
         joints[i] = [jf.numbers(p, 2, source, f"{field}.joints[{j}]") for j, p in enumerate(flat)]
-        vis[i] = jf.numbers(jf.get(rec, "joints_vis", source, field), k, source, f"{field}.joints_vis", f" (schema {schema.name!r})")
+        raw_vis = jf.get(rec, "joints_vis", source, field)
+        vis[i] = jf.numbers(raw_vis, k, source, f"{field}.joints_vis", f" (schema {schema.name!r})")
         if "head_box" in rec:
-            head_boxes[i] = jf.numbers(rec["head_box"], 4, source, f"{field}.head_box", " (x1, y1, x2, y2)") - 1.0
+            box = jf.numbers(rec["head_box"], 4, source, f"{field}.head_box", " (x1, y1, x2, y2)")
+            head_boxes[i] = box - 1.0
         names.append(str(Path(image_dir) / name))
         image_ids.append(first_seen.setdefault(name, len(first_seen)))
     placeholder = centers[:, 0] == -1

@@ -46,8 +46,9 @@ log = logging.getLogger("kpose.data")
 JPEG_RATIOS = (1, 2, 4, 8)
 PLAN_BLOCK = 64  # samples planned together
 CACHE_MEMORY_FRACTION = 0.25  # of physical memory, at most, for cache=True
+PASSED_THROUGH = ("image_id", "box_score", "area", "sample_index")  # table columns in elements
 # What an element carries besides ``image``.
-ELEMENT_KEYS = ("keypoints", "weights", "center", "scale", "image_id", "box_score", "area", "sample_index")
+ELEMENT_KEYS = ("keypoints", "weights", "center", "scale", *PASSED_THROUGH)
 
 
 class _DecodedImages:
@@ -105,7 +106,8 @@ def _decode_plan(
         :data:`JPEG_RATIOS`, and ``(B, 2, 3)`` the matrix from window pixels to crop pixels.
     """
     out_h, out_w = output_size
-    corners = tf.constant([[-0.5, -0.5], [out_w - 0.5, -0.5], [-0.5, out_h - 0.5], [out_w - 0.5, out_h - 0.5]])
+    left, top, right, bottom = -0.5, -0.5, out_w - 0.5, out_h - 0.5  # the crop's outer pixel edges
+    corners = tf.constant([[left, top], [right, top], [left, bottom], [right, bottom]])
     region = affine_tf.transform_points(corners[None], affine_tf.invert_affine(matrix))
     lo = tf.reduce_min(region, axis=1) - 1.0  # one more pixel for bilinear support
     hi = tf.reduce_max(region, axis=1) + 1.0
@@ -134,7 +136,8 @@ def _decode(data: tf.Tensor, kind: tf.Tensor, window: tf.Tensor, ratio_index: tf
 
     def jpeg() -> tf.Tensor:
         branches = [
-            functools.partial(tf.io.decode_and_crop_jpeg, data, window, channels=3, ratio=r) for r in JPEG_RATIOS
+            functools.partial(tf.io.decode_and_crop_jpeg, data, window, channels=3, ratio=r)
+            for r in JPEG_RATIOS
         ]
         return tf.switch_case(ratio_index, branches)
 
@@ -204,7 +207,7 @@ def _plan(
     windowed = (s["kind"] == JPEG) & windowed_jpeg
     window, ratio_index, warp = _decode_plan(matrix, scale, s["size"], windowed, output_size)
     return {
-        **{key: s[key] for key in ("path", "kind", "image_index", "image_id", "box_score", "area", "sample_index")},
+        **{key: s[key] for key in ("path", "kind", "image_index", *PASSED_THROUGH)},
         "window": window,
         "ratio_index": ratio_index,
         "warp": warp,
@@ -215,7 +218,9 @@ def _plan(
     }
 
 
-def _load(plan: dict[str, tf.Tensor], images: _DecodedImages | None, output_size: tuple[int, int]) -> dict[str, tf.Tensor]:
+def _load(
+    plan: dict[str, tf.Tensor], images: _DecodedImages | None, output_size: tuple[int, int]
+) -> dict[str, tf.Tensor]:
     """Decode (or fetch) and warp one planned sample into an element."""
     if images is None:
         image = _decode(tf.io.read_file(plan["path"]), plan["kind"], plan["window"], plan["ratio_index"])

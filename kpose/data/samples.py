@@ -95,7 +95,7 @@ class PersonSamples:
             visibility=np.asarray(visibility, np.float32).reshape(n, -1),
             scores=np.ones(n, np.float32) if scores is None else np.asarray(scores, np.float32),
             areas=boxes[:, 2] * boxes[:, 3] if areas is None else np.asarray(areas, np.float32),
-            head_boxes=np.full((n, 4), np.nan, np.float32) if head_boxes is None else np.asarray(head_boxes, np.float32),
+            head_boxes=np.asarray(np.full((n, 4), np.nan) if head_boxes is None else head_boxes, np.float32),
             ann_ids=np.arange(n, dtype=np.int64) if ann_ids is None else np.asarray(ann_ids, np.int64),
             source=source,
         )

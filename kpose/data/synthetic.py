@@ -91,7 +91,8 @@ def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray
         size = rng.uniform(0.02, 0.3) * height
         shape = rng.integers(0, 4)
         if shape == 0:
-            cv2.rectangle(image, (int(x), int(y)), (int(x + size), int(y + size * rng.uniform(0.3, 3))), color, -1)
+            corner = (int(x + size), int(y + size * rng.uniform(0.3, 3)))
+            cv2.rectangle(image, (int(x), int(y)), corner, color, -1)
         elif shape == 1:
             cv2.circle(image, (int(x), int(y)), int(size / 2), color, -1, cv2.LINE_AA)
         elif shape == 2:
@@ -183,7 +184,9 @@ def _paint_figure(
             labels[y0:y1, x0:x1][on] = body_label
 
 
-def _paint_occluders(image: np.ndarray, labels: np.ndarray, figures: list[Figure], rng: np.random.Generator) -> None:
+def _paint_occluders(
+    image: np.ndarray, labels: np.ndarray, figures: list[Figure], rng: np.random.Generator
+) -> None:
     """A few objects in front of the figures, placed over random joints (in place)."""
     for _ in range(int(rng.poisson(0.8))):
         fig = figures[int(rng.integers(len(figures)))]
@@ -274,7 +277,10 @@ def _detections(rng: np.random.Generator, annotations: list[dict], image_size: t
         w, h = rng.uniform(20, 0.5 * width), rng.uniform(40, 0.8 * height)
         box = [rng.uniform(0, width - w), rng.uniform(0, height - h), w, h]
         out.append({"bbox": box, "score": float(rng.uniform(0.05, 0.4))})
-    return [{"category_id": 1, "bbox": [round(float(v), 2) for v in d["bbox"]], "score": round(d["score"], 4)} for d in out]
+    return [
+        {"category_id": 1, "bbox": [round(float(v), 2) for v in d["bbox"]], "score": round(d["score"], 4)}
+        for d in out
+    ]
 
 
 def write_synthetic_coco(
