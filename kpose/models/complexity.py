@@ -209,15 +209,14 @@ def profile_models(
     """
     names = list_models() if names is None else list(names)
     input_size = check_input_size(input_size)
-    backbones: dict[tuple[str, tuple[str, ...]], keras.Model] = {}
     profiles = {}
-    # Grouped by backbone so that each backbone is dropped once its heads are profiled.
+    current, built = None, {}  # built: levels -> sub-model, for the current backbone only
     for name in sorted(names, key=lambda n: parse_model_name(n)[1].name):
         backbone = parse_model_name(name)[1]
-        key = (backbone.name, backbone_levels(name))
-        if key[0] not in {k[0] for k in backbones}:
-            backbones.clear()
-        if key not in backbones:
-            backbones[key] = backbone.build(input_size, key[1], None)
-        profiles[name] = profile_model(assemble_model(name, backbones[key], schema))
+        if backbone.name != current:
+            current, built = backbone.name, {}
+        levels = backbone_levels(name)
+        if levels not in built:
+            built[levels] = backbone.build(input_size, levels)
+        profiles[name] = profile_model(assemble_model(name, built[levels], schema))
     return [profiles[name] for name in names]
