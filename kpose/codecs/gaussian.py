@@ -66,7 +66,7 @@ def encode_heatmaps(
     """
     sigma = sigma_for_stride(stride) if sigma is None else sigma
     h, w = heatmap_size(input_size, stride)
-    coords = input_to_heatmap(keypoints, stride)
+    coords = input_to_heatmap(np.asarray(keypoints, dtype=np.float64), stride)
     weights = target_weights(coords, visible, (h, w))
     gx = np.exp(-((np.arange(w) - coords[..., 0:1]) ** 2) / (2 * sigma**2))  # (B, K, w)
     gy = np.exp(-((np.arange(h) - coords[..., 1:2]) ** 2) / (2 * sigma**2))  # (B, K, h)

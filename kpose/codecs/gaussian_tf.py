@@ -10,6 +10,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from kpose.codecs.gaussian import heatmap_size, sigma_for_stride
+from kpose.geometry import input_to_heatmap
 
 
 def encode_heatmaps(
@@ -24,7 +25,7 @@ def encode_heatmaps(
     sigma = sigma_for_stride(stride) if sigma is None else sigma
     h, w = heatmap_size(input_size, stride)
     keypoints = tf.cast(keypoints, tf.float32)
-    coords = (keypoints + 0.5) / stride - 0.5
+    coords = input_to_heatmap(keypoints, stride)
     x, y = coords[..., 0], coords[..., 1]
     inside = (x >= -0.5) & (x < w - 0.5) & (y >= -0.5) & (y < h - 0.5)
     weights = tf.cast((tf.cast(visible, tf.float32) > 0) & inside, tf.float32)

@@ -103,11 +103,12 @@ def heatmap_to_input(coords: np.ndarray, stride: float) -> np.ndarray:
     """Heatmap pixel coordinates to input (crop) pixel coordinates.
 
     Heatmap pixel ``u`` covers input pixels ``[u * s, (u + 1) * s)``, whose centre is
-    ``u * s + (s - 1) / 2``; this is also what a pixel shuffle by ``s`` produces.
+    ``u * s + (s - 1) / 2``; this is also what a pixel shuffle by ``s`` produces. Plain
+    arithmetic, so ``coords`` may be a numpy array or a TensorFlow tensor.
     """
-    return (np.asarray(coords, dtype=np.float64) + 0.5) * stride - 0.5
+    return (coords + 0.5) * stride - 0.5
 
 
 def input_to_heatmap(coords: np.ndarray, stride: float) -> np.ndarray:
-    """Inverse of :func:`heatmap_to_input`."""
-    return (np.asarray(coords, dtype=np.float64) + 0.5) / stride - 0.5
+    """Inverse of :func:`heatmap_to_input` (numpy array or TensorFlow tensor)."""
+    return (coords + 0.5) / stride - 0.5
