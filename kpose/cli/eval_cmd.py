@@ -1,7 +1,9 @@
-"""``kpose eval``: score COCO-format keypoint results against an annotation file.
+"""``kpose eval``: score keypoint results, or a trained model, against a dataset.
 
     kpose eval --predictions RESULTS.json --annotations ANN.json
                [--schema coco|mpii|crowdpose|FILE] [--protocol coco|crowdpose] [--json]
+    kpose eval --model MODEL.keras (--config FILE.yaml | --annotations ANN.json --images DIR)
+               [--boxes DETS.json] [--decoder NAME] [--no-flip] [--results-out FILE] [--json]
 
 The work is split so that other sources of predictions can join: :func:`evaluate_results`
 scores a results list or file, :func:`format_stats` renders the numbers, and
@@ -16,6 +18,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from kpose.errors import ConfigError
+
 PROTOCOLS = ("coco", "crowdpose")
 
 
@@ -25,10 +29,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="evaluate keypoint predictions (COCO AP, CrowdPose AP)",
         description="Score a COCO-format keypoint results file against a COCO-format annotation file.",
     )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--predictions", metavar="RESULTS.json", help="COCO keypoint results (a JSON list)")
+    source.add_argument("--model", metavar="MODEL.keras", help="a trained model to run on a dataset")
     parser.add_argument(
-        "--predictions", required=True, metavar="RESULTS.json", help="COCO keypoint results (a JSON list)"
+        "--annotations", metavar="ANN.json", help="ground truth (with --model: default the config's data.val)"
     )
-    parser.add_argument("--annotations", required=True, metavar="ANN.json", help="COCO-format ground truth")
+    parser.add_argument("--config", metavar="FILE.yaml", help="training config whose data.val to evaluate on")
+    parser.add_argument("--images", metavar="DIR", help="image folder of --annotations (with --model)")
+    parser.add_argument("--boxes", metavar="DETS.json", help="detected person boxes (default: ground-truth boxes)")
+    parser.add_argument("--decoder", choices=("argmax", "maxpool", "quarter", "dark"), help="heatmap decoder")
+    parser.add_argument("--no-flip", action="store_true", help="turn the flip test off")
+    parser.add_argument("--results-out", metavar="RESULTS.json", help="also write the COCO results file")
     parser.add_argument(
         "--schema",
         metavar="coco|mpii|crowdpose|FILE",
@@ -84,9 +96,54 @@ def report(stats: dict[str, float], *, as_json: bool, title: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from kpose.keypoints import get_schema
 
+    if args.model:
+        return run_model(args)
+    if not args.annotations:
+        raise ConfigError("--annotations is required with --predictions")
     schema_name, protocol = resolve_protocol(args.schema, args.protocol)
     schema = get_schema(schema_name)
     stats = evaluate_results(args.predictions, args.annotations, schema, protocol)
     title = f"{protocol} keypoint evaluation, schema {schema.name!r} ({schema.num_keypoints} keypoints)"
+    report(stats, as_json=args.json, title=title)
+    return 0
+
+
+def _model_dataset(args: argparse.Namespace) -> tuple[Any, str, Any]:
+    """The split to evaluate a model on, its schema name and the eval settings (or None)."""
+    from kpose.engine.config import DatasetConfig, load_config
+
+    config = load_config(args.config, check_paths=False) if args.config else None
+    if args.annotations:
+        if not args.images:
+            raise ConfigError("--images is required with --annotations and --model")
+        fmt = args.protocol if args.protocol in ("coco", "crowdpose") else "coco"
+        dataset = DatasetConfig(args.annotations, args.images, format=fmt, boxes=args.boxes)
+    elif config is not None and config.data.val is not None:
+        dataset = config.data.val
+        if args.boxes:
+            dataset.boxes = args.boxes
+    else:
+        raise ConfigError("--model needs --config (with data.val) or --annotations and --images")
+    schema = args.schema or (config.data.schema if config else "coco")
+    return dataset, schema, config.eval if config else None
+
+
+def run_model(args: argparse.Namespace) -> int:
+    """``kpose eval --model``: run a trained model on a dataset split and score it."""
+    from kpose.engine.evaluate import evaluate_model_file
+    from kpose.keypoints import get_schema
+
+    dataset, schema_name, eval_config = _model_dataset(args)
+    schema = get_schema(schema_name)
+    decoder = args.decoder or (eval_config.decoder if eval_config else "quarter")
+    flip = not args.no_flip and (eval_config.flip_test if eval_config else True)
+    stats = evaluate_model_file(
+        args.model, dataset, schema, flip_test=flip, decoder=decoder,
+        results_file=Path(args.results_out) if args.results_out else None,
+    )
+    title = (
+        f"{args.model} on {dataset.annotations} ({'detected' if dataset.boxes else 'ground-truth'} boxes, "
+        f"decoder {decoder}, flip test {'on' if flip else 'off'})"
+    )
     report(stats, as_json=args.json, title=title)
     return 0

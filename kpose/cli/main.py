@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from kpose import __version__
@@ -17,7 +18,9 @@ from kpose.errors import KposeError
 
 # Command modules, in the order ``kpose --help`` lists them.
 COMMAND_MODULES = (
+    "kpose.cli.train_cmd",
     "kpose.cli.models_cmd",
+    "kpose.cli.data_cmd",
     "kpose.cli.eval_cmd",
     "kpose.cli.bench_cmd",
 )
@@ -36,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ info and warnings
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -9,6 +9,7 @@ from kpose.evaluation.cocofile import load_annotations, load_results
 from kpose.evaluation.crowdpose import CROWDPOSE_METRICS, evaluate_crowdpose, split_by_crowd_index
 from kpose.evaluation.mpii import PCKhResult, head_sizes_from_boxes, pckh
 from kpose.evaluation.oks import oks, oks_nms
+from kpose.evaluation.pck import pck
 from kpose.evaluation.topdown import TopDownResults, rescore
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "load_results",
     "oks",
     "oks_nms",
+    "pck",
     "pckh",
     "rescore",
     "split_by_crowd_index",

@@ -1,7 +1,8 @@
 """Model factory: ``create_model("<head>_<backbone>")`` and the deploy graph.
 
-Every model is a Keras functional model with input ``image`` (B, H, W, 3), float, already
-normalized (see :attr:`BackboneSpec.normalization`), channels last, and a dict of named
+Every model is a Keras functional model with input ``image`` (B, H, W, 3), RGB pixel values
+0..255 (a uint8 crop cast to float), channels last; its first layer normalizes them as the
+backbone expects (:attr:`BackboneSpec.normalization`). Its outputs are a dict of named
 float32 outputs. Single-output models: ``{"heatmaps"}``. SRPose's training graph:
 ``{"lr_heatmaps", "sr1", "sr2", "sr3", "heatmaps"}``. The backbone is a sub-model named
 ``"backbone"``. Each output's stride follows from its spatial size versus the input size.
@@ -17,6 +18,7 @@ from kpose.errors import ConfigError
 from kpose.keypoints import KeypointSchema, get_schema
 from kpose.models.backbones import BACKBONES, BackboneSpec, get_backbone
 from kpose.models.heads import HEADS, HeadSpec
+from kpose.models.layers import ImageNormalization
 
 DEFAULT_INPUT_SIZE = (256, 192)
 INPUT_MULTIPLE = 32
@@ -128,7 +130,9 @@ def assemble_model(
     _check_options(head, options)
     _, height, width, _ = backbone_model.input.shape
     image = keras.Input((height, width, 3), name="image")
-    outputs = head.build(backbone_model(image), backbone, _schema(schema).num_keypoints, **options)
+    norm = backbone.normalization
+    normalized = ImageNormalization(norm.mean, norm.std, norm.bgr, name="normalize")(image)
+    outputs = head.build(backbone_model(normalized), backbone, _schema(schema).num_keypoints, **options)
     return keras.Model(image, outputs, name=name)
 
 

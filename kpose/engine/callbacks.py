@@ -1,0 +1,137 @@
+"""Callbacks of a training run: evaluation with the real metric, best checkpoint, backup and
+restore, logs, TensorBoard images, and a stop on NaN."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kpose.data.draw import draw_keypoints, make_grid
+from kpose.data.samples import PersonSamples
+from kpose.engine.config import Config
+from kpose.engine.evaluate import evaluate_model, main_metric
+from kpose.engine.predict import make_predict_step
+from kpose.keypoints import KeypointSchema
+
+log = logging.getLogger("kpose.train")
+
+
+class EvaluateCallback(keras.callbacks.Callback):
+    """Every ``every`` epochs (and after the last), evaluate and add ``val_<metric>`` to the logs.
+
+    On other epochs the metrics are NaN in the logs, so the CSV log has one column per
+    metric from the first epoch on and the best checkpoint only moves on evaluated epochs.
+    """
+
+    def __init__(self, config: Config, schema: KeypointSchema, dataset: tf.data.Dataset, samples: PersonSamples):
+        super().__init__()
+        self.config = config
+        self.schema = schema
+        self.dataset = dataset
+        self.samples = samples
+        self.names: list[str] = []
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs if logs is not None else {}
+        every = self.config.eval.every
+        if (epoch + 1) % every and epoch + 1 != self.config.train.epochs:
+            logs.update({name: math.nan for name in self.names})
+            return
+        val = self.config.data.val
+        metrics = evaluate_model(
+            self.model, self.dataset, self.samples, self.schema, val.format, val.annotations,
+            flip_test=self.config.eval.flip_test, decoder=self.config.eval.decoder,
+            sigma_at_stride_4=self.config.train.sigma,
+        )
+        self.names = [f"val_{name}" for name in metrics]
+        logs.update({f"val_{name}": value for name, value in metrics.items()})
+        print(f"Epoch {epoch + 1}: " + ", ".join(f"val_{k}={v:.4f}" for k, v in metrics.items()), flush=True)
+
+
+class LearningRateLogger(keras.callbacks.Callback):
+    """Adds the optimizer's current learning rate to the logs as ``learning_rate``."""
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if logs is not None:
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+
+class StopOnNaN(keras.callbacks.TerminateOnNaN):
+    """Keras' TerminateOnNaN, plus a message that says what to try."""
+
+    def on_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        super().on_batch_end(batch, logs)
+        if self.model.stop_training:
+            log.error(
+                "training stopped: the loss became NaN or infinite at batch %d; lower "
+                "train.optimizer.learning_rate, set train.optimizer.clipnorm, or use float32 precision", batch
+            )
+
+
+class PredictionImages(keras.callbacks.Callback):
+    """Writes predicted keypoints drawn on validation crops, and their heatmaps, to TensorBoard."""
+
+    def __init__(self, log_dir: Path, images: np.ndarray, schema: KeypointSchema, every: int):
+        super().__init__()
+        self.writer = tf.summary.create_file_writer(str(log_dir / "images"))
+        self.images = images
+        self.schema = schema
+        self.every = every
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if (epoch + 1) % self.every:
+            return
+        step = make_predict_step(self.model, self.schema, flip_test=False)
+        coords, scores = (t.numpy() for t in step(self.images))
+        drawn = [draw_keypoints(img[..., ::-1], c, self.schema, s, 0.2) for img, c, s in zip(self.images, coords, scores)]
+        heatmaps = self.model(tf.cast(self.images, tf.float32), training=False)["heatmaps"]
+        summed = tf.reduce_max(heatmaps, axis=-1, keepdims=True)
+        with self.writer.as_default(step=epoch + 1):
+            tf.summary.image("keypoints", make_grid(drawn, columns=4)[None, ..., ::-1], max_outputs=1)
+            tf.summary.image("heatmaps", tf.clip_by_value(summed, 0.0, 1.0), max_outputs=len(self.images))
+
+
+def best_so_far(csv_path: Path, key: str) -> float | None:
+    """The best ``key`` in a previous run's CSV log, so a resumed run keeps its best model."""
+    if not csv_path.exists():
+        return None
+    with csv_path.open() as f:
+        values = [float(row[key]) for row in csv.DictReader(f) if row.get(key) not in (None, "", "nan", "NA")]
+    values = [v for v in values if not math.isnan(v)]
+    return max(values) if values else None
+
+
+def training_callbacks(
+    config: Config,
+    run_dir: Path,
+    model: keras.Model,
+    schema: KeypointSchema,
+    val_dataset: tf.data.Dataset | None,
+    val_samples: PersonSamples | None,
+) -> list[keras.callbacks.Callback]:
+    """The callbacks of a run, in the order they must see the logs."""
+    callbacks: list[keras.callbacks.Callback] = [LearningRateLogger()]
+    if val_dataset is not None and val_samples is not None:
+        callbacks.append(EvaluateCallback(config, schema, val_dataset, val_samples))
+        monitor = f"val_{main_metric(config.data.val.format)}"
+        callbacks.append(
+            keras.callbacks.ModelCheckpoint(
+                run_dir / "best.keras", monitor=monitor, mode="max", save_best_only=True,
+                initial_value_threshold=best_so_far(run_dir / "log.csv", monitor),
+            )
+        )
+        sample_images = next(val_dataset.take(1).as_numpy_iterator())["image"][:8]
+        callbacks.append(PredictionImages(run_dir / "tensorboard", sample_images, schema, config.eval.every))
+    callbacks += [
+        StopOnNaN(),
+        keras.callbacks.BackupAndRestore(run_dir / "backup", save_freq=config.train.backup_every or "epoch"),
+        keras.callbacks.CSVLogger(run_dir / "log.csv", append=True),
+        keras.callbacks.TensorBoard(run_dir / "tensorboard", write_graph=False),
+    ]
+    return callbacks

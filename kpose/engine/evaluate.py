@@ -1,0 +1,123 @@
+"""Evaluate a Keras pose model on a dataset with the papers' protocol.
+
+COCO / CrowdPose: predictions (flip test, decoder) mapped to the image, rescored by box score
+x mean keypoint score, OKS-NMS, then pycocotools. MPII: PCKh@0.5. With ground-truth boxes
+the PCK@0.1 of the longer box side is reported too (each prediction belongs to one person).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from kpose.data.samples import PersonSamples
+from kpose.engine.config import DatasetConfig
+from kpose.engine.datasets import read_split
+from kpose.engine.predict import Predictions, predict_dataset
+from kpose.errors import ConfigError
+from kpose.evaluation import TopDownResults, evaluate_coco, evaluate_crowdpose, pck, pckh
+from kpose.keypoints import KeypointSchema
+
+
+def score_predictions(
+    predictions: Predictions,
+    samples: PersonSamples,
+    schema: KeypointSchema,
+    protocol: str,
+    annotations: str | Path,
+    results_file: Path | None = None,
+) -> dict[str, float]:
+    """Metrics of ``predictions`` for the rows of ``samples`` they were made from.
+
+    Args:
+        protocol: ``coco``, ``crowdpose`` or ``mpii``.
+        annotations: the ground-truth file (COCO-format for AP).
+        results_file: where to write the COCO results JSON (AP protocols), if given.
+    """
+    metrics: dict[str, float] = {}
+    rows = predictions.sample_index
+    if samples.visibility[rows].any():  # ground-truth boxes: each prediction is one annotated person
+        sizes = samples.boxes[rows, 2:].max(axis=1)
+        metrics["PCK@0.1"] = pck(
+            predictions.keypoints, samples.keypoints[rows], samples.visibility[rows], sizes, 0.1
+        )
+    if protocol == "mpii":
+        result = pckh(
+            predictions.keypoints, samples.keypoints[rows], samples.visibility[rows], samples.head_boxes[rows]
+        )
+        metrics.update({"PCKh": result.groups["Mean"], "PCKh@0.1": result.groups["Mean@0.1"]})
+        return metrics
+    collected = TopDownResults(schema)
+    collected.add(
+        predictions.image_ids, predictions.keypoints, predictions.scores, predictions.box_scores, predictions.areas
+    )
+    if results_file is not None:
+        collected.write_results(results_file)
+    evaluate = evaluate_crowdpose if protocol == "crowdpose" else evaluate_coco
+    metrics.update(evaluate(collected.results(), annotations, schema))
+    return metrics
+
+
+def evaluate_model(
+    model: keras.Model,
+    dataset: tf.data.Dataset,
+    samples: PersonSamples,
+    schema: KeypointSchema,
+    protocol: str,
+    annotations: str | Path,
+    flip_test: bool = True,
+    decoder: str = "quarter",
+    kernel: int = 1,
+    sigma_at_stride_4: float = 2.0,
+    results_file: Path | None = None,
+) -> dict[str, float]:
+    """Predict over ``dataset`` (made from ``samples`` with ``training=False``) and score."""
+    predictions = predict_dataset(model, dataset, schema, flip_test, decoder, kernel, sigma_at_stride_4)
+    return score_predictions(predictions, samples, schema, protocol, annotations, results_file)
+
+
+def main_metric(protocol: str) -> str:
+    """The number that picks the best checkpoint: AP, or PCKh for MPII."""
+    return "PCKh" if protocol == "mpii" else "AP"
+
+
+
+def load_pose_model(path: str | Path) -> keras.Model:
+    """A kpose ``.keras`` model, loaded in safe mode (kpose's layers are registered on import)."""
+    import kpose.models  # noqa: F401  (registers the custom layers)
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: model file not found")
+    return keras.saving.load_model(path, compile=False, safe_mode=True)
+
+
+def evaluate_model_file(
+    model_path: str | Path,
+    dataset: DatasetConfig,
+    schema: KeypointSchema,
+    batch_size: int = 32,
+    results_file: Path | None = None,
+    **options,
+) -> dict[str, float]:
+    """Evaluate a saved model on one dataset split (ground-truth boxes, or ``dataset.boxes``).
+
+    ``options`` go to :func:`evaluate_model` (``flip_test``, ``decoder``, ``kernel``, ...).
+    """
+    from kpose.data.pipeline import make_topdown_dataset
+
+    model = load_pose_model(model_path)
+    heatmaps = model.output["heatmaps"] if isinstance(model.output, dict) else model.output
+    if heatmaps.shape[-1] != schema.num_keypoints:
+        raise ConfigError(
+            f"{model_path} predicts {heatmaps.shape[-1]} keypoints but schema {schema.name!r} has "
+            f"{schema.num_keypoints}"
+        )
+    samples = read_split(dataset, schema, with_boxes=True)
+    input_size = tuple(model.input.shape[1:3])
+    data = make_topdown_dataset(samples, schema, input_size, batch_size, training=False)
+    return evaluate_model(
+        model, data, samples, schema, dataset.format, dataset.annotations, results_file=results_file, **options
+    )

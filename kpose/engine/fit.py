@@ -1,0 +1,152 @@
+"""``kpose train``: config in, ``model.fit`` on ``tf.data``, best checkpoint out.
+
+Order of work: validate the config (paths included), read the annotations, build the
+pipelines, then the model under the distribution strategy, compile with one
+:class:`~kpose.engine.losses.HeatmapLoss` per output, and fit with the callbacks of
+:mod:`kpose.engine.callbacks`. A run directory holds everything a run writes::
+
+    RUN/config.yaml         the resolved config
+    RUN/backup/             BackupAndRestore state (a killed run resumes from here)
+    RUN/best.keras          best model by validation AP (or last, without validation)
+    RUN/last.keras          the model after the last epoch
+    RUN/log.csv, RUN/tensorboard/
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import tensorflow as tf
+import yaml
+
+from kpose.data.pipeline import make_topdown_dataset
+from kpose.engine import callbacks as cb
+from kpose.engine.config import Config
+from kpose.engine.datasets import fit_inputs, read_split
+from kpose.engine.losses import HeatmapLoss
+from kpose.engine.schedules import WarmupMultiStep
+from kpose.errors import ConfigError
+from kpose.keypoints import KeypointSchema, get_schema
+from kpose.models import create_model
+from kpose.utils import dataclass_yaml
+
+log = logging.getLogger("kpose.train")
+
+# SRPose's low-resolution heatmaps are supervised with a tiny weight (DESIGN.md section 2).
+DEFAULT_LOSS_WEIGHTS = {"lr_heatmaps": 1e-4}
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    best_model: Path
+    last_model: Path
+    history: dict[str, list[float]]
+
+
+def make_strategy(kind: str) -> tf.distribute.Strategy:
+    """``default`` (one device), ``mirrored`` (all local GPUs, else all logical CPUs) or
+    ``multi_worker`` (hosts from ``TF_CONFIG``)."""
+    if kind == "default":
+        return tf.distribute.get_strategy()
+    if kind == "mirrored":
+        gpus = tf.config.list_logical_devices("GPU")
+        devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices=devices)
+    if kind == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ConfigError(f"train.distribution: unknown strategy {kind!r}")
+
+
+def loss_weights_for(outputs: list[str], configured: dict[str, float]) -> dict[str, float]:
+    unknown = sorted(set(configured) - set(outputs))
+    if unknown:
+        raise ConfigError(f"train.loss_weights: unknown output(s) {unknown}; the model's outputs are {outputs}")
+    return {name: configured.get(name, DEFAULT_LOSS_WEIGHTS.get(name, 1.0)) for name in outputs}
+
+
+def build_model(config: Config, schema: KeypointSchema) -> keras.Model:
+    model = config.model
+    return create_model(model.name, schema=schema, input_size=model.input_size, weights=model.weights, **model.options)
+
+
+def compile_model(model: keras.Model, config: Config, steps_per_epoch: int) -> None:
+    """Adam(W) with the warmup multi-step schedule, and a heatmap loss per output."""
+    opt = config.train.optimizer
+    schedule = WarmupMultiStep(
+        opt.learning_rate, steps_per_epoch, opt.milestones, opt.gamma, opt.warmup_steps
+    )
+    kwargs: dict[str, Any] = {"learning_rate": schedule}
+    if opt.clipnorm:
+        kwargs["clipnorm"] = opt.clipnorm
+    if opt.name == "adamw":
+        optimizer = keras.optimizers.AdamW(weight_decay=opt.weight_decay, **kwargs)
+    else:
+        optimizer = keras.optimizers.Adam(**kwargs)
+    outputs = list(model.output)
+    loss = HeatmapLoss(config.model.input_size, config.train.sigma)
+    model.compile(
+        optimizer=optimizer,
+        loss={name: loss for name in outputs},
+        loss_weights=loss_weights_for(outputs, config.train.loss_weights),
+        jit_compile=config.train.jit_compile,
+    )
+
+
+def train(config: Config) -> TrainResult:
+    """Train as ``config`` says; resumes from ``RUN/backup`` if a previous run was cut short."""
+    run_dir = config.run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(dataclass_yaml.to_dict(config), sort_keys=False))
+    if config.data.train is None:
+        raise ConfigError("data.train is required to train")
+    schema = get_schema(config.data.schema)
+    keras.utils.set_random_seed(config.train.seed)
+    keras.mixed_precision.set_dtype_policy(config.train.precision)
+    try:
+        strategy = make_strategy(config.train.distribution)
+        train_samples = read_split(config.data.train, schema)
+        val_samples = read_split(config.data.val, schema, with_boxes=True) if config.data.val else None
+        batch = config.train.batch_size
+        if batch % strategy.num_replicas_in_sync:
+            raise ConfigError(
+                f"train.batch_size {batch} (global) is not divisible by the {strategy.num_replicas_in_sync} replicas"
+            )
+        train_ds = make_topdown_dataset(
+            train_samples, schema, config.model.input_size, batch, training=True, seed=config.train.seed,
+            cache=config.data.cache, augment=config.data.augment,
+        )
+        # repeated, so an epoch is a number of steps (the seed still draws anew every pass)
+        train_ds = train_ds.repeat()
+        steps_per_epoch = config.train.steps_per_epoch or max(1, len(train_samples) // batch)
+        with strategy.scope():
+            model = build_model(config, schema)
+            compile_model(model, config, steps_per_epoch)
+        val_ds = None
+        if val_samples is not None:
+            val_ds = make_topdown_dataset(
+                val_samples, schema, config.model.input_size, config.eval.batch_size, training=False,
+                cache=config.data.cache,
+            )
+        callbacks = cb.training_callbacks(config, run_dir, model, schema, val_ds, val_samples)
+        history = model.fit(
+            train_ds.map(fit_inputs(list(model.output)), num_parallel_calls=tf.data.AUTOTUNE),
+            epochs=config.train.epochs,
+            steps_per_epoch=steps_per_epoch,
+            callbacks=callbacks,
+            shuffle=False,  # the pipeline shuffles, seeded
+            verbose=2 if not log.isEnabledFor(logging.DEBUG) else 1,
+        )
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+    last = run_dir / "last.keras"
+    model.save(last)
+    best = run_dir / "best.keras"
+    if not best.exists():
+        model.save(best)
+    return TrainResult(run_dir, best, last, {k: [float(v) for v in vs] for k, vs in history.history.items()})
+
