@@ -2,6 +2,8 @@
 
 import json
 import logging
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -206,3 +208,12 @@ def test_schema_sets_k_for_detections(tmp_path):
     dets.write_text(json.dumps([{"image_id": 1, "category_id": 1, "bbox": [0, 0, 20, 40], "score": 0.9}]))
     boxes = read_detections(dets, path, tmp_path, get_schema("crowdpose"))
     assert boxes.keypoints.shape == (1, 14, 2)
+
+
+def test_readers_synthetic_and_drawing_import_without_tensorflow():
+    code = (
+        "import sys; import kpose.data, kpose.data.readers, kpose.data.synthetic, kpose.data.draw, "
+        "kpose.data.warp, kpose.data.images; print('tensorflow' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
