@@ -46,6 +46,7 @@ class TrainResult:
     best_model: Path
     last_model: Path
     history: dict[str, list[float]]
+    replicas: int = 1
 
 
 def make_strategy(kind: str) -> tf.distribute.Strategy:
@@ -148,5 +149,6 @@ def train(config: Config) -> TrainResult:
     best = run_dir / "best.keras"
     if not best.exists():
         model.save(best)
-    return TrainResult(run_dir, best, last, {k: [float(v) for v in vs] for k, vs in history.history.items()})
+    history_lists = {k: [float(v) for v in vs] for k, vs in history.history.items()}
+    return TrainResult(run_dir, best, last, history_lists, strategy.num_replicas_in_sync)
 
