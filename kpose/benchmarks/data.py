@@ -10,36 +10,41 @@ On a synthetic set of COCO-sized (640x480) JPEGs, each input size is measured fo
 * ``kpose cached``: the same with ``cache=True`` (images decoded once, kept in memory).
 
 Each runs on a private pool of 1 and of N threads with one thread per op (OpenCV limited to
-one thread too); "per core" is crops/s divided by threads. ``cpu`` is crops per second of
-process CPU time, a per-core figure that does not depend on the thread count. Rates are the
-median of ``--repeats`` timed runs after a warm-up.
+one thread too); "per core" is crops/s divided by threads and "per CPU-s" crops per second
+of process CPU time, a per-core figure that does not depend on the thread count. Rates are
+the median of ``--repeats`` timed runs after a warm-up. TensorFlow is imported in ``run``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from kpose.cli.data_cmd import parse_size
+from kpose.data.samples import PersonSamples
 from kpose.errors import ConfigError
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 VARIANTS = ("decode+tf warp", "decode+cv2 warp", "kpose", "kpose cached")
 
 
-def _size(text: str) -> tuple[int, int]:
-    try:
-        height, width = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise ConfigError(f"--sizes: {text!r} is not HEIGHTxWIDTH, e.g. 256x192") from None
-    return height, width
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--sizes", default="256x192,384x288", help="input sizes HxW, comma separated")
-    parser.add_argument("--threads", default="1,2", help="thread counts to measure, comma separated")
+    parser.add_argument(
+        "--sizes", type=lambda text: [parse_size(s) for s in text.split(",")], default="256x192,384x288",
+        help="input sizes HEIGHTxWIDTH, comma separated",
+    )
+    parser.add_argument(
+        "--threads", type=lambda text: [int(t) for t in text.split(",")], default="1,2",
+        help="thread counts to measure, comma separated",
+    )
     parser.add_argument("--images", type=int, default=200, help="synthetic images to generate")
     parser.add_argument("--data", type=Path, help="use this synthetic set (from `kpose data synth`) instead")
     parser.add_argument("--crops", type=int, default=768, help="crops per timed run")
@@ -48,7 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--variants", default=",".join(VARIANTS), help="which pipelines, comma separated")
 
 
-def _plain_dataset(samples, input_size: tuple[int, int], warp: str, threads: int, batch_size: int):
+def _plain_dataset(
+    samples: PersonSamples, input_size: tuple[int, int], warp: str, threads: int, batch_size: int
+) -> tf.data.Dataset:
     """Decode each whole JPEG and warp it: the baseline, with the same kind of augmentation."""
     import numpy as np
     import tensorflow as tf
@@ -86,7 +93,7 @@ def _plain_dataset(samples, input_size: tuple[int, int], warp: str, threads: int
     return dataset.with_options(options)
 
 
-def _measure(dataset, crops: int, repeats: int) -> tuple[float, float]:
+def _measure(dataset: tf.data.Dataset, crops: int, repeats: int) -> tuple[float, float]:
     """Median crops per wall second and per process-CPU second over ``repeats`` runs."""
     iterator = iter(dataset)
     for _ in range(3):  # warm-up: tracing, thread start, first files
@@ -103,8 +110,6 @@ def _measure(dataset, crops: int, repeats: int) -> tuple[float, float]:
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
-
     import cv2
     import numpy as np
 
@@ -113,8 +118,6 @@ def run(args: argparse.Namespace) -> int:
     from kpose.data.synthetic import write_synthetic_coco
 
     cv2.setNumThreads(1)
-    sizes = [_size(s) for s in args.sizes.split(",")]
-    threads = [int(t) for t in args.threads.split(",")]
     variants = [v.strip() for v in args.variants.split(",")]
     unknown = sorted(set(variants) - set(VARIANTS))
     if unknown:
@@ -132,9 +135,9 @@ def run(args: argparse.Namespace) -> int:
         results = []
         if not args.json:
             print(_header(), flush=True)
-        for size in sizes:
+        for size in args.sizes:
             for variant in variants:
-                for t in threads:
+                for t in args.threads:
                     if variant.startswith("decode"):
                         warp = "tf" if variant.endswith("tf warp") else "cv2"
                         dataset = _plain_dataset(samples, size, warp, t, args.batch_size)

@@ -9,8 +9,8 @@ from pathlib import Path
 from kpose.errors import ConfigError
 
 
-def _size(text: str) -> tuple[int, int]:
-    """``"256x192"`` -> ``(256, 192)`` (height x width)."""
+def parse_size(text: str) -> tuple[int, int]:
+    """``"256x192"`` -> ``(256, 192)`` (height x width); an argparse ``type``."""
     try:
         height, width = (int(v) for v in text.lower().split("x"))
     except ValueError:
@@ -33,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth.add_argument("--images", type=int, default=200, help="number of images (default 200)")
     synth.add_argument("--schema", default="coco", help="built-in schema name or schema file (default coco)")
     synth.add_argument("--seed", type=int, default=0)
-    synth.add_argument("--size", type=_size, default=(480, 640), help="image HEIGHTxWIDTH (default 480x640)")
+    synth.add_argument("--size", type=parse_size, default=(480, 640), help="image HEIGHTxWIDTH (default 480x640)")
     synth.add_argument("--split", default="train", help="split name used in file names (default train)")
     synth.set_defaults(func=run_synth)
 
@@ -49,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument("--format", choices=("auto", "coco", "mpii"), default="auto")
     show.add_argument("--schema", default="coco", help="keypoint schema (default coco)")
     show.add_argument(
-        "--input-size", type=_size, default=(256, 192), help="crop HEIGHTxWIDTH (default 256x192)"
+        "--input-size", type=parse_size, default=(256, 192), help="crop HEIGHTxWIDTH (default 256x192)"
     )
     show.add_argument("--count", type=int, default=16, help="number of crops (default 16)")
     show.add_argument("--columns", type=int, default=8)

@@ -109,8 +109,13 @@ def _clip_boxes(boxes: np.ndarray, sizes: np.ndarray) -> np.ndarray:
     return np.stack([x1, y1, np.maximum(x2 - x1, 0), np.maximum(y2 - y1, 0)], axis=1)
 
 
-def _image_size(image: dict) -> tuple[int, int]:
-    return int(image.get("height", 0)), int(image.get("width", 0))
+def _locate(
+    coco: COCO, image_ids: list[int], image_dir: str | Path, boxes: np.ndarray
+) -> tuple[list[str], np.ndarray]:
+    """Image paths of ``image_ids``, and their ``(N, 4)`` boxes clipped to those images."""
+    images = [coco.imgs[i] for i in image_ids]
+    sizes = np.array([(im.get("height", 0), im.get("width", 0)) for im in images], np.int64).reshape(-1, 2)
+    return [str(Path(image_dir) / im["file_name"]) for im in images], _clip_boxes(boxes, sizes)
 
 
 def read_coco(
@@ -141,15 +146,15 @@ def read_coco(
     source = Path(annotation_file)
     coco = _load_coco(source, schema, category_id)
     anns = [ann for image_id in sorted(coco.imgs) for ann in coco.imgToAnns.get(image_id, [])]
-    images = [coco.imgs[ann["image_id"]] for ann in anns]
     n, k = len(anns), schema.num_keypoints
     kps = np.array([ann["keypoints"] for ann in anns], np.float32).reshape(n, k, 3)
     raw_boxes = np.array([ann["bbox"] for ann in anns], np.float32).reshape(n, 4)
-    boxes = _clip_boxes(raw_boxes, np.array([_image_size(im) for im in images], np.int64).reshape(n, 2))
+    image_ids = [ann["image_id"] for ann in anns]
+    paths, boxes = _locate(coco, image_ids, image_dir, raw_boxes)
     unlabeled = (kps[..., 2] > 0).sum(axis=1) == 0
     samples = PersonSamples.build(
-        image_paths=[str(Path(image_dir) / im["file_name"]) for im in images],
-        image_ids=[ann["image_id"] for ann in anns],
+        image_paths=paths,
+        image_ids=image_ids,
         boxes=boxes,
         keypoints=kps[..., :2],
         visibility=kps[..., 2],
@@ -220,12 +225,12 @@ def read_detections(
         categories[i] = jf.integer(jf.get(det, "category_id", source, field), source, f"{field}.category_id")
         boxes[i] = jf.numbers(jf.get(det, "bbox", source, field), 4, source, f"{field}.bbox", " (x, y, w, h)")
         scores[i] = jf.number(jf.get(det, "score", source, field), source, f"{field}.score")
-    images = [coco.imgs[det["image_id"]] for det in detections]
     n, k = len(detections), schema.num_keypoints
-    boxes = _clip_boxes(boxes, np.array([_image_size(im) for im in images], np.int64).reshape(n, 2))
+    image_ids = [det["image_id"] for det in detections]
+    paths, boxes = _locate(coco, image_ids, image_dir, boxes)
     samples = PersonSamples.build(
-        image_paths=[str(Path(image_dir) / im["file_name"]) for im in images],
-        image_ids=[det["image_id"] for det in detections],
+        image_paths=paths,
+        image_ids=image_ids,
         boxes=boxes,
         keypoints=np.zeros((n, k, 2)),
         visibility=np.zeros((n, k)),
