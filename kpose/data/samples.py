@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass, fields, replace
-from pathlib import Path
 
 import numpy as np
 
@@ -123,7 +122,3 @@ def keep_rows(samples: PersonSamples, reasons: dict[str, np.ndarray], what: str)
     log.info("%s: %d %s kept of %d (dropped: %s)", samples.source, len(kept), what, len(samples), summary)
     return kept
 
-
-def resolve_image_path(image_dir: str | Path, file_name: str) -> str:
-    """``image_dir / file_name`` as a string (absolute names stay as they are)."""
-    return str(Path(image_dir) / file_name)
