@@ -68,10 +68,12 @@ def test_bad_configs_fail_before_building(tmp_path, synth, override, message):
     assert str(path) in str(info.value)
 
 
-def test_fit_evaluates_and_saves(tmp_path, synth):
+def test_fit_evaluates_and_saves(tmp_path, synth, capsys):
+    from kpose.cli.main import main
     from kpose.engine.fit import train
 
-    config = load_config(write_config(tmp_path / "c.yaml", synth))
+    config_path = write_config(tmp_path / "c.yaml", synth)
+    config = load_config(config_path)
     result = train(config)
     assert np.isfinite(result.history["loss"]).all()
     assert {"val_AP", "val_PCK@0.1", "learning_rate"} <= set(result.history)
@@ -81,6 +83,21 @@ def test_fit_evaluates_and_saves(tmp_path, synth):
     assert out["heatmaps"].dtype == "float32" and out["heatmaps"].shape[-1] == 17
     assert (result.run_dir / "log.csv").exists() and (result.run_dir / "config.yaml").exists()
     assert not (result.run_dir / "backup").exists()  # removed after a finished run
+
+    # the saved model evaluates through the CLI, on the config's val split, with detected boxes too
+    capsys.readouterr()
+    assert main(["eval", "--model", str(result.best_model), "--config", str(config_path), "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert {"AP", "AP50", "PCK@0.1"} <= set(metrics) and 0.0 <= metrics["AP"] <= 1.0
+    results = tmp_path / "results.json"
+    args = ["eval", "--model", str(result.best_model), "--annotations", str(synth["val"].annotation_file),
+            "--images", str(synth["val"].image_dir), "--boxes", str(synth["val"].detection_file),
+            "--decoder", "dark", "--no-flip", "--results-out", str(results), "--json"]
+    assert main(args) == 0
+    with_boxes = json.loads(capsys.readouterr().out)
+    assert "PCK@0.1" not in with_boxes and "AP" in with_boxes  # detected boxes: no per-person PCK
+    assert main(["eval", "--predictions", str(results), "--annotations", str(synth["val"].annotation_file), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["AP"] == pytest.approx(with_boxes["AP"])
 
 
 def test_srpose_loss_weights_reach_every_output(tmp_path, synth):
