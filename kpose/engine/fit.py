@@ -14,7 +14,7 @@ pipelines, then the model under the distribution strategy, compile with one
 
 from __future__ import annotations
 
-import logging
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,8 +33,6 @@ from kpose.errors import ConfigError
 from kpose.keypoints import KeypointSchema, get_schema
 from kpose.models import create_model
 from kpose.utils import dataclass_yaml
-
-log = logging.getLogger("kpose.train")
 
 # SRPose's low-resolution heatmaps are supervised with a tiny weight (DESIGN.md section 2).
 DEFAULT_LOSS_WEIGHTS = {"lr_heatmaps": 1e-4}
@@ -140,7 +138,7 @@ def train(config: Config) -> TrainResult:
             steps_per_epoch=steps_per_epoch,
             callbacks=callbacks,
             shuffle=False,  # the pipeline shuffles, seeded
-            verbose=2 if not log.isEnabledFor(logging.DEBUG) else 1,
+            verbose=1 if sys.stdout.isatty() else 2,  # progress bar in a terminal, a line per epoch in logs
         )
     finally:
         keras.mixed_precision.set_dtype_policy("float32")
