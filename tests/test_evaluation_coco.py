@@ -337,11 +337,11 @@ def _break(dataset: dict, how: str) -> dict:
 @pytest.mark.parametrize(
     "how, message",
     [
-        ("no keypoints", r"annotations\[1\] has no field 'keypoints'"),
-        ("short keypoints", r"annotations\[1\]: field 'keypoints' has 48 values; schema 'coco' has 17 keypoints"),
+        ("no keypoints", r"field 'annotations\[1\]\.keypoints' is missing"),
+        ("short keypoints", r"field 'annotations\[1\]\.keypoints' must be a list of 51 numbers .*schema 'coco'\), got 48 values"),
         ("no images", r"field 'images' is missing"),
         ("no annotations", r"field 'annotations' is missing"),
-        ("no area", r"annotations\[1\]: field 'area' is missing"),
+        ("no area", r"field 'annotations\[1\]\.area' is missing"),
     ],
 )
 def test_bad_annotation_file(coco_files, tmp_path, how, message):
@@ -353,7 +353,7 @@ def test_bad_annotation_file(coco_files, tmp_path, how, message):
 
 def test_annotation_file_for_another_schema(coco_files):
     _, ann, res = coco_files
-    message = r"person_keypoints\.json: annotations\[0\]: field 'keypoints' has 51 values; schema 'crowdpose' has 14"
+    message = r"person_keypoints\.json: field 'annotations\[0\]\.keypoints' must be a list of 42 numbers .*schema 'crowdpose'\), got 51"
     with pytest.raises(AnnotationError, match=message):
         evaluate_coco(res, ann, "crowdpose")
 
@@ -376,7 +376,7 @@ def test_results_with_wrong_keypoint_count(coco_files, tmp_path):
     results = json.loads(res.read_text())
     results[2]["keypoints"] = results[2]["keypoints"][:39]
     bad = write_json(tmp_path / "bad_results.json", results)
-    with pytest.raises(AnnotationError, match=r"bad_results\.json: results\[2\]: field 'keypoints' has 39 values"):
+    with pytest.raises(AnnotationError, match=r"bad_results\.json: field 'results\[2\]\.keypoints' must be a list of 51 numbers .*got 39 values"):
         evaluate_coco(bad, ann)
 
 
@@ -439,4 +439,4 @@ def test_cli_reports_bad_input(coco_files, monkeypatch, capsys, tmp_path):
     ann = write_json(tmp_path / "broken_ann.json", _break(dataset, "no keypoints"))
     code, out, err = run_cli(monkeypatch, capsys, "eval", "--predictions", str(res), "--annotations", str(ann))
     assert code == 2 and out == ""
-    assert "broken_ann.json" in err and "'keypoints'" in err and "Traceback" not in err
+    assert "broken_ann.json" in err and "'annotations[1].keypoints'" in err and "Traceback" not in err

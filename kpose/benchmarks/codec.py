@@ -46,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _people(annotation_file: Path, schema: KeypointSchema) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``image_ids (N,)``, ``boxes (N, 4)``, ``keypoints (N, K, 3)`` of the evaluable people."""
-    from kpose.evaluation.cocofile import load_annotations
+    from kpose.data.cocofile import load_annotations
 
     dataset, _ = load_annotations(annotation_file, schema)
     people = [
@@ -68,7 +68,7 @@ def oracle_rows(
     """One row per (stride, decoder): AP at several OKS thresholds, and the mean error in
     image pixels of the labeled keypoints that fall inside the crop."""
     from kpose.evaluation import pycoco
-    from kpose.evaluation.cocofile import load_annotations
+    from kpose.data.cocofile import load_annotations
     from kpose.evaluation.pycoco import Metric
 
     dataset, _ = load_annotations(annotation_file, schema)

@@ -1,8 +1,9 @@
 """Readers for COCO-format keypoint files (COCO, CrowdPose, user sets) and detection results.
 
-The whole file is validated before any row is built: a wrong type, a missing field, or a
-keypoint count that does not match the schema raises :class:`AnnotationError` naming the
-file and the field (e.g. ``annotations[12].keypoints``). Indexing goes through pycocotools.
+The whole file is validated before any row is built, by :func:`kpose.data.cocofile.load_annotations`
+(the validation the evaluator uses too): a wrong type, a missing field, or a keypoint count that
+does not match the schema raises :class:`AnnotationError` naming the file and the field (e.g.
+``annotations[12].keypoints``). Indexing goes through pycocotools.
 
 Filtering follows SimpleBaseline / HRNet / MMPose: crowd regions and persons without any
 labeled keypoint are dropped, boxes are clipped to the image, and boxes whose clipped width
@@ -19,81 +20,18 @@ import numpy as np
 from pycocotools.coco import COCO
 
 from kpose.data import jsonfields as jf
+from kpose.data.cocofile import PERSON, load_annotations
 from kpose.data.samples import PersonSamples, keep_rows
 from kpose.keypoints import KeypointSchema, get_schema
 
-PERSON = 1
-
-
-def _check_images(images: list, source: Path) -> dict[int, dict]:
-    """Validate ``images``; returns id -> image record."""
-    by_id: dict[int, dict] = {}
-    for i, image in enumerate(images):
-        field = f"images[{i}]"
-        image_id = jf.integer(jf.get(image, "id", source, field), source, f"{field}.id")
-        jf.string(jf.get(image, "file_name", source, field), source, f"{field}.file_name")
-        for key in ("height", "width"):
-            if key in image:
-                jf.integer(image[key], source, f"{field}.{key}")
-        if image_id in by_id:
-            raise jf.fail(source, f"{field}.id", f"repeats image id {image_id}")
-        by_id[image_id] = image
-    return by_id
-
-
-def _check_categories(data: dict, schema: KeypointSchema, source: Path, category_id: int) -> None:
-    """The keypoint names of the person category, if given, must match the schema's count."""
-    for j, category in enumerate(data.get("categories") or []):
-        if not isinstance(category, dict) or category.get("id") != category_id or "keypoints" not in category:
-            continue
-        names = category["keypoints"]
-        if not isinstance(names, list) or len(names) != schema.num_keypoints:
-            got = len(names) if isinstance(names, list) else type(names).__name__
-            raise jf.fail(
-                source,
-                f"categories[{j}].keypoints",
-                f"has {got} keypoints but schema {schema.name!r} has {schema.num_keypoints}",
-            )
-
-
-def _check_annotations(
-    annotations: list, images: dict[int, dict], k: int, source: Path, schema_name: str
-) -> None:
-    for i, ann in enumerate(annotations):
-        field = f"annotations[{i}]"
-        image_id = jf.integer(jf.get(ann, "image_id", source, field), source, f"{field}.image_id")
-        if image_id not in images:
-            raise jf.fail(
-                source, f"{field}.image_id", f"refers to image {image_id}, which 'images' does not list"
-            )
-        jf.integer(jf.get(ann, "category_id", source, field), source, f"{field}.category_id")
-        box = jf.numbers(jf.get(ann, "bbox", source, field), 4, source, f"{field}.bbox", " (x, y, w, h)")
-        if box[2] < 0 or box[3] < 0:
-            raise jf.fail(source, f"{field}.bbox", f"has a negative width or height: {box.tolist()}")
-        jf.numbers(
-            jf.get(ann, "keypoints", source, field), 3 * k, source, f"{field}.keypoints",
-            f" (x, y, v for each of the {k} keypoints of schema {schema_name!r})",
-        )
-        if "iscrowd" in ann and ann["iscrowd"] not in (0, 1, True, False):
-            raise jf.fail(source, f"{field}.iscrowd", f"must be 0 or 1, got {ann['iscrowd']!r}")
-        if "area" in ann:
-            jf.number(ann["area"], source, f"{field}.area")
-        if "id" in ann:
-            jf.integer(ann["id"], source, f"{field}.id")
+BOX_AREA = 1.0  # a person without ``area`` counts its whole box
 
 
 def _load_coco(annotation_file: str | Path, schema: KeypointSchema, category_id: int) -> COCO:
-    """Validate a COCO keypoint file and index it with pycocotools."""
-    source = Path(annotation_file)
-    data = jf.load_json(source)
-    images = _check_images(jf.list_field(data, "images", source), source)
-    annotations = jf.list_field(data, "annotations", source)
-    _check_categories(data, schema, source, category_id)
-    _check_annotations(annotations, images, schema.num_keypoints, source, schema.name)
-    for i, ann in enumerate(annotations):
-        ann.setdefault("id", i + 1)
+    """Validate a COCO keypoint file (see :mod:`kpose.data.cocofile`) and index it with pycocotools."""
+    dataset, _ = load_annotations(annotation_file, schema, area_from_box=BOX_AREA, category_id=category_id)
     coco = COCO()
-    coco.dataset = data
+    coco.dataset = dataset
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
         coco.createIndex()
     return coco
@@ -158,7 +96,7 @@ def read_coco(
         boxes=boxes,
         keypoints=kps[..., :2],
         visibility=kps[..., 2],
-        areas=np.array([ann.get("area", b[2] * b[3]) for ann, b in zip(anns, raw_boxes)], np.float32),
+        areas=np.array([ann["area"] for ann in anns], np.float32),
         ann_ids=np.array([ann["id"] for ann in anns], np.int64),
         source=str(source),
     )
@@ -166,7 +104,7 @@ def read_coco(
         samples,
         {
             "other category": np.array([ann["category_id"] != category_id for ann in anns], bool),
-            "crowd": np.array([bool(ann.get("iscrowd", 0)) and drop_crowd for ann in anns], bool),
+            "crowd": np.array([bool(ann["iscrowd"]) and drop_crowd for ann in anns], bool),
             "without keypoints": unlabeled & drop_unlabeled,
             "tiny box": np.minimum(boxes[:, 2], boxes[:, 3]) < min_box_side,
         },

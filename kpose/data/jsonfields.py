@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +41,14 @@ def get(record: Any, key: str, source: str | Path, field: str, default: Any = ..
     return default
 
 
+def is_number(value: Any) -> bool:
+    """A real number (numpy scalars included), not a bool."""
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
 def integer(value: Any, source: str | Path, field: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
+    """``value``, which must be an integer (numpy integers included), not a bool."""
+    if isinstance(value, bool) or not isinstance(value, Integral):
         raise fail(source, field, f"must be an integer, got {value!r}")
     return value
 
@@ -53,7 +60,8 @@ def string(value: Any, source: str | Path, field: str) -> str:
 
 
 def number(value: Any, source: str | Path, field: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    """``value`` as a float; it must be a finite number."""
+    if not is_number(value) or not math.isfinite(value):
         raise fail(source, field, f"must be a finite number, got {value!r}")
     return float(value)
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from kpose.data.cocofile import load_annotations
 from kpose.evaluation import pycoco
-from kpose.evaluation.cocofile import load_annotations, load_results
 from kpose.evaluation.pycoco import Metric
+from kpose.evaluation.resultsfile import load_results
 from kpose.keypoints import KeypointSchema, get_schema
 
 COCO_METRICS = (

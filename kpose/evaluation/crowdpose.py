@@ -19,10 +19,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from kpose.data.cocofile import load_annotations
+from kpose.data.jsonfields import is_number
 from kpose.errors import AnnotationError
 from kpose.evaluation import pycoco
-from kpose.evaluation.cocofile import is_number, load_annotations, load_results
 from kpose.evaluation.pycoco import Metric
+from kpose.evaluation.resultsfile import load_results
 from kpose.keypoints import KeypointSchema, get_schema
 
 BOX_AREA_FACTOR = 0.53  # person area / box area, when the annotation gives no area
