@@ -15,8 +15,8 @@ import tensorflow as tf
 from kpose.data.draw import draw_keypoints, make_grid
 from kpose.data.samples import PersonSamples
 from kpose.engine.config import Config
-from kpose.engine.evaluate import evaluate_model, main_metric
-from kpose.engine.predict import make_predict_step
+from kpose.engine.evaluate import main_metric, score_predictions
+from kpose.engine.predict import make_predict_step, predict_dataset
 from kpose.keypoints import KeypointSchema
 
 log = logging.getLogger("kpose.train")
@@ -36,6 +36,14 @@ class EvaluateCallback(keras.callbacks.Callback):
         self.dataset = dataset
         self.samples = samples
         self.names: list[str] = []
+        self.step = None
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        # one compiled step for the whole run: the weights change, the graph does not
+        self.step = make_predict_step(
+            self.model, self.schema, flip_test=self.config.eval.flip_test, decoder=self.config.eval.decoder,
+            sigma_at_stride_4=self.config.train.sigma,
+        )
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs if logs is not None else {}
@@ -44,11 +52,8 @@ class EvaluateCallback(keras.callbacks.Callback):
             logs.update({name: math.nan for name in self.names})
             return
         val = self.config.data.val
-        metrics = evaluate_model(
-            self.model, self.dataset, self.samples, self.schema, val.format, val.annotations,
-            flip_test=self.config.eval.flip_test, decoder=self.config.eval.decoder,
-            sigma_at_stride_4=self.config.train.sigma,
-        )
+        predictions = predict_dataset(self.step, self.dataset, tuple(self.model.input.shape[1:3]))
+        metrics = score_predictions(predictions, self.samples, self.schema, val.format, val.annotations)
         self.names = [f"val_{name}" for name in metrics]
         logs.update({f"val_{name}": value for name, value in metrics.items()})
         print(f"Epoch {epoch + 1}: " + ", ".join(f"val_{k}={v:.4f}" for k, v in metrics.items()), flush=True)
@@ -83,12 +88,15 @@ class PredictionImages(keras.callbacks.Callback):
         self.images = images
         self.schema = schema
         self.every = every
+        self.step = None
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.step = make_predict_step(self.model, self.schema, flip_test=False)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if (epoch + 1) % self.every:
             return
-        step = make_predict_step(self.model, self.schema, flip_test=False)
-        coords, scores = (t.numpy() for t in step(self.images))
+        coords, scores = (t.numpy() for t in self.step(self.images))
         drawn = [draw_keypoints(img[..., ::-1], c, self.schema, s, 0.2) for img, c, s in zip(self.images, coords, scores)]
         heatmaps = self.model(tf.cast(self.images, tf.float32), training=False)["heatmaps"]
         summed = tf.reduce_max(heatmaps, axis=-1, keepdims=True)
@@ -130,7 +138,10 @@ def training_callbacks(
         callbacks.append(PredictionImages(run_dir / "tensorboard", sample_images, schema, config.eval.every))
     callbacks += [
         StopOnNaN(),
-        keras.callbacks.BackupAndRestore(run_dir / "backup", save_freq=config.train.backup_every or "epoch"),
+        # two generations, so a kill while writing one falls back to the other
+        keras.callbacks.BackupAndRestore(
+            run_dir / "backup", save_freq=config.train.backup_every or "epoch", double_checkpoint=True
+        ),
         keras.callbacks.CSVLogger(run_dir / "log.csv", append=True),
         keras.callbacks.TensorBoard(run_dir / "tensorboard", write_graph=False),
     ]

@@ -8,6 +8,7 @@ the PCK@0.1 of the longer box side is reported too (each prediction belongs to o
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import keras
 import tensorflow as tf
@@ -15,7 +16,7 @@ import tensorflow as tf
 from kpose.data.samples import PersonSamples
 from kpose.engine.config import DatasetConfig
 from kpose.engine.datasets import read_split
-from kpose.engine.predict import Predictions, predict_dataset
+from kpose.engine.predict import Predictions, make_predict_step, predict_dataset
 from kpose.errors import ConfigError
 from kpose.evaluation import TopDownResults, evaluate_coco, evaluate_crowdpose, pck, pckh
 from kpose.keypoints import KeypointSchema
@@ -67,14 +68,16 @@ def evaluate_model(
     schema: KeypointSchema,
     protocol: str,
     annotations: str | Path,
-    flip_test: bool = True,
-    decoder: str = "quarter",
-    kernel: int = 1,
-    sigma_at_stride_4: float = 2.0,
     results_file: Path | None = None,
+    **step_options: Any,
 ) -> dict[str, float]:
-    """Predict over ``dataset`` (made from ``samples`` with ``training=False``) and score."""
-    predictions = predict_dataset(model, dataset, schema, flip_test, decoder, kernel, sigma_at_stride_4)
+    """Predict over ``dataset`` (made from ``samples`` with ``training=False``) and score.
+
+    ``step_options`` go to :func:`~kpose.engine.predict.make_predict_step` (``flip_test``,
+    ``decoder``, ``kernel``, ``sigma_at_stride_4``).
+    """
+    step = make_predict_step(model, schema, **step_options)
+    predictions = predict_dataset(step, dataset, tuple(model.input.shape[1:3]))
     return score_predictions(predictions, samples, schema, protocol, annotations, results_file)
 
 
@@ -100,11 +103,11 @@ def evaluate_model_file(
     schema: KeypointSchema,
     batch_size: int = 32,
     results_file: Path | None = None,
-    **options,
+    **step_options: Any,
 ) -> dict[str, float]:
     """Evaluate a saved model on one dataset split (ground-truth boxes, or ``dataset.boxes``).
 
-    ``options`` go to :func:`evaluate_model` (``flip_test``, ``decoder``, ``kernel``, ...).
+    ``step_options`` go to :func:`evaluate_model` (``flip_test``, ``decoder``, ``kernel``, ...).
     """
     from kpose.data.pipeline import make_topdown_dataset
 
@@ -119,5 +122,5 @@ def evaluate_model_file(
     input_size = tuple(model.input.shape[1:3])
     data = make_topdown_dataset(samples, schema, input_size, batch_size, training=False)
     return evaluate_model(
-        model, data, samples, schema, dataset.format, dataset.annotations, results_file=results_file, **options
+        model, data, samples, schema, dataset.format, dataset.annotations, results_file, **step_options
     )

@@ -75,19 +75,10 @@ def make_predict_step(
     return step
 
 
-def predict_dataset(
-    model: keras.Model,
-    dataset: tf.data.Dataset,
-    schema: KeypointSchema,
-    flip_test: bool = True,
-    decoder: str = "argmax",
-    kernel: int = 1,
-    sigma_at_stride_4: float = SIGMA_AT_STRIDE_4,
-) -> Predictions:
-    """Run ``model`` over an evaluation dataset (:func:`kpose.data.pipeline.make_topdown_dataset`
-    with ``training=False``) and map the keypoints back to the images."""
-    step = make_predict_step(model, schema, flip_test, decoder, kernel, sigma_at_stride_4)
-    input_size = tuple(model.input.shape[1:3])
+def predict_dataset(step, dataset: tf.data.Dataset, input_size: tuple[int, int]) -> Predictions:
+    """Run a :func:`make_predict_step` step over an evaluation dataset
+    (:func:`kpose.data.pipeline.make_topdown_dataset` with ``training=False``) and map the
+    keypoints back to the images; ``input_size`` is the model's ``(H, W)``."""
     parts: dict[str, list[np.ndarray]] = {k: [] for k in Predictions.__dataclass_fields__}
     for batch in dataset.as_numpy_iterator():
         coords, scores = step(batch["image"])
