@@ -19,6 +19,7 @@ Convert to input pixels with :func:`kpose.geometry.heatmap_to_input`.
 from __future__ import annotations
 
 import math
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -123,6 +124,40 @@ def refine_dark(heatmaps: np.ndarray, coords: np.ndarray, sigma: float) -> np.nd
     return coords + taylor_offsets(np.log(np.maximum(blurred, LOG_EPS)))
 
 
+def decode_with(
+    ops: Mapping[str, Callable], heatmaps: Any, decoder: str, kernel: int, sigma: float
+) -> tuple[Any, Any]:
+    """The decoding recipe both twins share: locate the maximum, then refine it.
+
+    Args:
+        ops: ``locate_argmax``, ``locate_maxpool``, ``refine_quarter`` and ``refine_dark`` of
+            one implementation (this module's, or :mod:`kpose.codecs.decoders_tf`'s).
+        heatmaps, decoder, kernel, sigma: as :func:`decode` takes them.
+
+    Returns:
+        ``coords`` (integer for ``argmax`` / ``maxpool``) and ``scores``.
+    """
+    if decoder not in DECODERS:
+        raise ConfigError(f"unknown decoder {decoder!r}; choose one of {list(DECODERS)}")
+    if decoder == "maxpool":
+        coords, scores = ops["locate_maxpool"](heatmaps, kernel)
+    else:
+        coords, scores = ops["locate_argmax"](heatmaps)
+    if decoder == "quarter":
+        coords = ops["refine_quarter"](heatmaps, coords)
+    elif decoder == "dark":
+        coords = ops["refine_dark"](heatmaps, coords, sigma)
+    return coords, scores
+
+
+NUMPY_OPS = {
+    "locate_argmax": locate_argmax,
+    "locate_maxpool": locate_maxpool,
+    "refine_quarter": refine_quarter,
+    "refine_dark": refine_dark,
+}
+
+
 def decode(
     heatmaps: np.ndarray,
     decoder: str = "argmax",
@@ -136,17 +171,7 @@ def decode(
         kernel: max-pool kernel of the ``maxpool`` decoder (1 is a plain argmax).
         sigma: the targets' Gaussian sigma in heatmap pixels (``dark`` only).
     """
-    heatmaps = np.asarray(heatmaps)
-    if decoder == "maxpool":
-        coords, scores = locate_maxpool(heatmaps, kernel)
-    elif decoder in DECODERS:
-        coords, scores = locate_argmax(heatmaps)
-    else:
-        raise ConfigError(f"unknown decoder {decoder!r}; choose one of {list(DECODERS)}")
-    if decoder == "quarter":
-        return refine_quarter(heatmaps, coords), scores
-    if decoder == "dark":
-        return refine_dark(heatmaps, coords, sigma), scores
+    coords, scores = decode_with(NUMPY_OPS, np.asarray(heatmaps), decoder, kernel, sigma)
     return coords.astype(np.float64), scores
 
 

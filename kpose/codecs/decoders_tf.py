@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from kpose.codecs.decoders import DECODERS, LOG_EPS, _check_kernel, smoothing_matrix
+from kpose.codecs.decoders import LOG_EPS, _check_kernel, decode_with, smoothing_matrix
 from kpose.codecs.gaussian import SIGMA_AT_STRIDE_4
-from kpose.errors import ConfigError
 
 
 def _argmax(values: tf.Tensor) -> tf.Tensor:
@@ -102,6 +101,14 @@ def refine_dark(heatmaps: tf.Tensor, coords: tf.Tensor, sigma: float) -> tf.Tens
     return tf.cast(coords, heatmaps.dtype) + _taylor_offsets(log_win)
 
 
+TF_OPS = {
+    "locate_argmax": locate_argmax,
+    "locate_maxpool": locate_maxpool,
+    "refine_quarter": refine_quarter,
+    "refine_dark": refine_dark,
+}
+
+
 def decode(
     heatmaps: tf.Tensor,
     decoder: str = "argmax",
@@ -109,17 +116,7 @@ def decode(
     sigma: float = SIGMA_AT_STRIDE_4,
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """``(B, h, w, K)`` heatmaps -> ``coords (B, K, 2)`` float32 heatmap pixels, ``scores (B, K)``."""
-    heatmaps = tf.cast(heatmaps, tf.float32)
-    if decoder == "maxpool":
-        coords, scores = locate_maxpool(heatmaps, kernel)
-    elif decoder in DECODERS:
-        coords, scores = locate_argmax(heatmaps)
-    else:
-        raise ConfigError(f"unknown decoder {decoder!r}; choose one of {list(DECODERS)}")
-    if decoder == "quarter":
-        return refine_quarter(heatmaps, coords), scores
-    if decoder == "dark":
-        return refine_dark(heatmaps, coords, sigma), scores
+    coords, scores = decode_with(TF_OPS, tf.cast(heatmaps, tf.float32), decoder, kernel, sigma)
     return tf.cast(coords, tf.float32), scores
 
 
