@@ -24,10 +24,11 @@ from typing import Any, Callable
 import numpy as np
 
 from kpose import codecs
+from kpose.evaluation.coco import THRESHOLD_METRICS, evaluate_coco
 from kpose.geometry import box_to_center_scale, crop_matrix, heatmap_to_input, invert_affine, transform_points
 from kpose.keypoints import KeypointSchema, get_schema
 
-ORACLE_METRICS = ("AP", "AP50", "AP75", "AP85", "AP95")
+ORACLE_METRICS = tuple(metric.name for metric in THRESHOLD_METRICS)
 SPEED_KERNELS = (1, 2, 4, 8, 16, 32)
 SPEED_SIZES = ((256, 192), (64, 48))
 SPEED_BATCHES = (1, 32)
@@ -67,12 +68,6 @@ def oracle_rows(
 ) -> list[dict[str, Any]]:
     """One row per (stride, decoder): AP at several OKS thresholds, and the mean error in
     image pixels of the labeled keypoints that fall inside the crop."""
-    from kpose.evaluation import pycoco
-    from kpose.data.cocofile import load_annotations
-    from kpose.evaluation.pycoco import Metric
-
-    dataset, _ = load_annotations(annotation_file, schema)
-    gt = pycoco.ground_truth(dataset)
     image_ids, boxes, keypoints = _people(annotation_file, schema)
     height, width = input_size
     center, scale = box_to_center_scale(boxes, width / height)
@@ -80,7 +75,6 @@ def oracle_rows(
     to_image = invert_affine(to_crop)
     crop_points = transform_points(keypoints[..., :2], to_crop)
     labeled = keypoints[..., 2] > 0
-    metrics = [Metric("AP")] + [Metric(name, iou=int(name[2:]) / 100) for name in ORACLE_METRICS[1:]]
 
     rows = []
     for stride in strides:
@@ -104,8 +98,7 @@ def oracle_rows(
                 }
                 for image_id, p in zip(image_ids, points)
             ]
-            evaluator = pycoco.run_keypoint_eval(gt, pycoco.detections(gt, results), schema.sigmas_array)
-            stats = pycoco.summarize(evaluator, metrics)
+            stats = evaluate_coco(results, annotation_file, schema, THRESHOLD_METRICS)
             # localization error of the keypoints a heatmap can hold (inside the crop)
             error = np.linalg.norm(points - keypoints[..., :2], axis=-1)[on_map].mean()
             rows.append(

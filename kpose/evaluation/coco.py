@@ -9,7 +9,7 @@ detections per image. They equal what pycocotools prints for the same files.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from kpose.data.cocofile import load_annotations
 from kpose.evaluation import pycoco
@@ -30,11 +30,21 @@ COCO_METRICS = (
     Metric("ARl", recall=True, area="large"),
 )
 
+# AP across OKS thresholds, strict ones included: where heatmap quantization shows.
+THRESHOLD_METRICS = (
+    Metric("AP"),
+    Metric("AP50", iou=0.5),
+    Metric("AP75", iou=0.75),
+    Metric("AP85", iou=0.85),
+    Metric("AP95", iou=0.95),
+)
+
 
 def evaluate_coco(
     results: str | Path | list[dict[str, Any]],
     annotations: str | Path | dict[str, Any] | Any,
     schema: KeypointSchema | str = "coco",
+    metrics: Sequence[Metric] = COCO_METRICS,
 ) -> dict[str, float]:
     """COCO keypoint evaluation of a results list or file.
 
@@ -44,9 +54,10 @@ def evaluate_coco(
         annotations: the ground truth: a COCO JSON path, its dict, or a pycocotools ``COCO``.
         schema: keypoint schema (or its name / file); its sigmas are the OKS sigmas, so a
             custom keypoint set is scored with its own.
+        metrics: the numbers to report; default the ten standard ones.
 
     Returns:
-        ``{"AP": ..., "AP50": ..., ..., "ARl": ...}``, the ten numbers of :data:`COCO_METRICS`.
+        ``{"AP": ..., "AP50": ..., ..., "ARl": ...}``, one number per metric.
 
     Raises:
         AnnotationError: a malformed file, naming the file and the field.
@@ -56,4 +67,4 @@ def evaluate_coco(
     checked = load_results(results, dataset, name, schema)
     gt = pycoco.ground_truth(dataset)
     evaluator = pycoco.run_keypoint_eval(gt, pycoco.detections(gt, checked), schema.sigmas_array)
-    return pycoco.summarize(evaluator, COCO_METRICS)
+    return pycoco.summarize(evaluator, metrics)
