@@ -78,11 +78,12 @@ def test_visible_keypoints_land_on_their_discs(samples, flip):
     keypoints must sit on the discs drawn for the right ones and vice versa.
     """
     config = _augment(flip_prob=flip, rotation_prob=1.0, shift_prob=1.0)
+    tf.random.set_seed(0)  # the pipeline's shuffle also depends on the global seed other tests set
     data = _all(make_topdown_dataset(samples, COCO, (256, 192), 16, training=True, seed=5, augment=config))
     palette = joint_colors(COCO.num_keypoints)[:, ::-1].astype(float)  # RGB, as decoded
     source = COCO.flip_index if flip else np.arange(COCO.num_keypoints)
     originals = {p: cv2.imread(p)[..., ::-1] for p in set(samples.image_paths)}
-    differences = []
+    differences, own_colour = [], []
     for image, keypoints, weights, scale, row in zip(
         data["image"], data["keypoints"], data["weights"], data["scale"], data["sample_index"]
     ):
@@ -93,10 +94,13 @@ def test_visible_keypoints_land_on_their_discs(samples, flip):
             if weights[i] == 0 or samples.visibility[row, j] != 2:
                 continue
             color = _color_at(image, point)
-            assert np.linalg.norm(palette - color, axis=1).argmin() == j, (row, i)  # of all K colours
+            own_colour.append(np.linalg.norm(palette - color, axis=1).argmin() == j)  # of all K colours
             drawn = _color_at(originals[samples.image_paths[row]], samples.keypoints[row, j])
             differences.append(np.linalg.norm(color - drawn))
     assert len(differences) > 100
+    # A swap of left and right would put nearly every keypoint on another joint's colour; a
+    # disc whose edge meets an occluder after rotation may blend (a few in a hundred).
+    assert np.mean(own_colour) > 0.97, np.mean(own_colour)
     assert np.percentile(differences, 90) < 40  # the same pixels as at the annotated joint
 
 
