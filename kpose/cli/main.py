@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "kpose.cli.data_cmd",
     "kpose.cli.eval_cmd",
     "kpose.cli.bench_cmd",
+    "kpose.cli.demo_cmd",
 )
 
 

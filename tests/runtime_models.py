@@ -1,0 +1,163 @@
+"""Test devices for the runtime: exported files with the kpose contract, and videos with truth.
+
+* :func:`write_tflite` / :func:`write_onnx` convert a ``tf.function`` on ``image`` (uint8
+  NHWC) into a real ``.tflite`` / ``.onnx`` file carrying kpose metadata.
+* :func:`oracle_function` is a model that needs no training: the synthetic renderer draws
+  each keypoint as a disc of its own colour (:func:`kpose.data.synthetic.joint_colors`); the
+  oracle returns, per keypoint, the crop position that best matches that colour. Its
+  keypoints are as good as the crop and the interpreter are, so crop -> run -> map back can
+  be checked against the renderer's truth.
+* :func:`write_video` renders moving synthetic people into an mp4 and returns the truth.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from kpose import metadata as md
+from kpose.data.figures import figure_model
+from kpose.data.synthetic import _annotate, _paint_figure, joint_colors
+from kpose.keypoints import get_schema
+
+ORACLE_SIZE = (256, 192)  # (H, W): markers stay a few pixels wide in the crop
+
+
+def _metadata(name: str, input_size: tuple[int, int], batch_size: int | None) -> md.ModelMetadata:
+    return md.ModelMetadata(
+        model_name=name, schema=get_schema("coco").to_dict(), input_size=input_size,
+        heatmap_size=input_size, batch_size=batch_size,
+    )
+
+
+def oracle_function(batch_size: int | None = None, input_size: tuple[int, int] = ORACLE_SIZE):
+    """A ``tf.function`` with the export contract that finds the coloured keypoint markers."""
+    import tensorflow as tf
+
+    height, width = input_size
+    colors_rgb = joint_colors(17)[:, ::-1].astype(np.float32)  # (K, 3)
+
+    @tf.function(input_signature=[tf.TensorSpec([batch_size, height, width, 3], tf.uint8, name="image")])
+    def oracle(image):
+        pixels = tf.cast(image, tf.float32)[..., None, :]  # (B, H, W, 1, 3)
+        distance = tf.reduce_sum(tf.square(pixels - colors_rgb), axis=-1)  # (B, H, W, K)
+        distance = tf.nn.avg_pool2d(distance, 3, 1, "SAME")
+        flat = tf.reshape(distance, [-1, height * width, 17])
+        index = tf.math.argmin(flat, axis=1, output_type=tf.int32)  # (B, K)
+        x = tf.cast(index % width, tf.float32)
+        y = tf.cast(index // width, tf.float32)
+        keypoints = tf.stack([(x + 0.5) / width, (y + 0.5) / height], axis=-1)
+        scores = tf.exp(-tf.reduce_min(flat, axis=1) / 5000.0)
+        return {"keypoints": keypoints, "scores": scores}
+
+    return oracle
+
+
+def write_tflite(path: Path, function, metadata: md.ModelMetadata | None) -> Path:
+    """Convert ``function`` to ``path`` with builtin ops, embedding ``metadata`` (None: none)."""
+    import tensorflow as tf
+    from tensorflow.lite.python import schema_py_generated as schema_fb
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    module = tf.Module()
+    module.serve = function
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function()], module)
+    model = flatbuffer_utils.convert_bytearray_to_object(converter.convert())
+    if metadata is not None:
+        buffer = schema_fb.BufferT()
+        buffer.data = np.frombuffer(metadata.to_json().encode(), dtype=np.uint8)
+        model.buffers.append(buffer)
+        entry = schema_fb.MetadataT()
+        entry.name, entry.buffer = md.METADATA_KEY, len(model.buffers) - 1
+        model.metadata.append(entry)
+    path.write_bytes(bytes(flatbuffer_utils.convert_object_to_bytearray(model)))
+    return path
+
+
+def write_onnx(path: Path, function, metadata: md.ModelMetadata) -> Path:
+    """Convert ``function`` to ``path`` with tf2onnx, embedding ``metadata``."""
+    import onnx
+    import tf2onnx
+
+    proto, _ = tf2onnx.convert.from_function(function, input_signature=function.input_signature, opset=17)
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = md.METADATA_KEY, metadata.to_json()
+    onnx.save(proto, str(path))
+    return path
+
+
+def write_oracle(path: Path, batch_size: int | None = None) -> Path:
+    """The oracle as ``.tflite`` or ``.onnx`` (by ``path``'s suffix), with kpose metadata."""
+    function = oracle_function(batch_size)
+    metadata = _metadata("oracle", ORACLE_SIZE, batch_size)
+    if path.suffix == ".onnx":
+        return write_onnx(path, function, metadata)
+    return write_tflite(path, function, metadata)
+
+
+@dataclasses.dataclass
+class VideoTruth:
+    """Per frame, per person: ``keypoints (F, P, K, 3)`` (x, y, v) as COCO, ``boxes (F, P, 4)``."""
+
+    path: Path
+    keypoints: np.ndarray
+    boxes: np.ndarray
+    fps: float
+
+
+def _shifted(figure, offset: np.ndarray):
+    parts = [dataclasses.replace(p, points=p.points + offset) for p in figure.parts]
+    return dataclasses.replace(figure, keypoints=figure.keypoints + offset, parts=parts)
+
+
+def write_video(
+    path: Path, people: int = 1, frames: int = 30, size: tuple[int, int] = (480, 640), fps: float = 30.0, seed: int = 0
+) -> VideoTruth:
+    """An mp4 (mp4v) of ``people`` synthetic figures walking across a plain background.
+
+    Figures keep their pose and move sideways and bob up and down; they stand side by side
+    without overlapping. Returns the truth of every frame.
+    """
+    schema = get_schema("coco")
+    model = figure_model(schema)
+    colors = joint_colors(schema.num_keypoints)
+    height, width = size
+    rng = np.random.default_rng(seed)
+    slot = width / people
+    figures = [model.sample(rng, 0.62 * height, np.array([(i + 0.5) * slot, 0.52 * height])) for i in range(people)]
+    background = np.linspace(70, 150, width, dtype=np.float32)[None, :, None].repeat(height, 0).repeat(3, 2)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    keypoints, boxes = [], []
+    for f in range(frames):
+        image = background.astype(np.uint8)
+        labels = np.zeros((height, width), np.uint16)
+        moved = []
+        for i, figure in enumerate(figures):
+            phase = 2 * np.pi * f / max(frames, 1) + i
+            offset = np.array([0.15 * slot * np.sin(phase), 0.04 * height * np.sin(2 * phase)])
+            moved.append(_shifted(figure, offset))
+            _paint_figure(image, labels, moved[-1], 1 + i * 18, colors, np.random.default_rng(i))
+        annotations = [_annotate(fig, labels, 1 + i * 18) for i, fig in enumerate(moved)]
+        keypoints.append([np.reshape(a["keypoints"], (-1, 3)) for a in annotations])
+        boxes.append([a["bbox"] for a in annotations])
+        writer.write(image)
+    writer.release()
+    return VideoTruth(path, np.array(keypoints, np.float32), np.array(boxes, np.float32), fps)
+
+
+def match_people(found: list[np.ndarray], truth: np.ndarray) -> list[np.ndarray]:
+    """For each true person ``(K, 3)``, the found ``(K, 2)`` keypoints nearest to it (or NaNs)."""
+    out = []
+    for person in truth:
+        visible = person[:, 2] > 0
+        best = np.full((len(person), 2), np.nan, np.float32)
+        best_error = np.inf
+        for candidate in found:
+            error = np.nanmedian(np.linalg.norm(candidate[visible] - person[visible, :2], axis=1))
+            if error < best_error:
+                best, best_error = candidate, error
+        out.append(best)
+    return out
