@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "kpose.cli.eval_cmd",
     "kpose.cli.bench_cmd",
     "kpose.cli.demo_cmd",
+    "kpose.cli.export_cmd",
 )
 
 
