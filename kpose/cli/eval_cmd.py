@@ -4,6 +4,7 @@
                [--schema coco|mpii|crowdpose|FILE] [--protocol coco|crowdpose] [--json]
     kpose eval --model MODEL.keras (--config FILE.yaml | --annotations ANN.json --images DIR)
                [--boxes DETS.json] [--decoder NAME] [--no-flip] [--results-out FILE] [--json]
+    kpose eval --model EXPORTED.tflite|.onnx (--config ... | --annotations ... --images ...)
 
 The work is split so that other sources of predictions can join: :func:`evaluate_results`
 scores a results list or file, :func:`format_stats` renders the numbers, and
@@ -31,7 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--predictions", metavar="RESULTS.json", help="COCO keypoint results (a JSON list)")
-    source.add_argument("--model", metavar="MODEL.keras", help="a trained model to run on a dataset")
+    source.add_argument(
+        "--model", metavar="MODEL.keras|.tflite|.onnx", help="a trained or exported model to run on a dataset"
+    )
     parser.add_argument(
         "--annotations", metavar="ANN.json", help="ground truth (with --model: default the config's data.val)"
     )
@@ -135,6 +138,8 @@ def run_model(args: argparse.Namespace) -> int:
 
     dataset, schema_name, eval_config = _model_dataset(args)
     schema = get_schema(schema_name)
+    if Path(args.model).suffix.lower() in (".tflite", ".onnx"):
+        return run_exported(args, dataset, schema)
     decoder = args.decoder or (eval_config.decoder if eval_config else "quarter")
     flip = not args.no_flip and (eval_config.flip_test if eval_config else True)
     stats = evaluate_model_file(
@@ -144,6 +149,24 @@ def run_model(args: argparse.Namespace) -> int:
     title = (
         f"{args.model} on {dataset.annotations} ({'detected' if dataset.boxes else 'ground-truth'} boxes, "
         f"decoder {decoder}, flip test {'on' if flip else 'off'})"
+    )
+    report(stats, as_json=args.json, title=title)
+    return 0
+
+
+def run_exported(args: argparse.Namespace, dataset: Any, schema: Any) -> int:
+    """``kpose eval --model FILE.tflite|.onnx``: the file runs as on a device (its own
+    decoder and flip setting; ``--decoder`` / ``--no-flip`` do not apply)."""
+    from kpose.engine.evaluate_exported import evaluate_exported_file
+    from kpose.metadata import read_metadata
+
+    decoder = read_metadata(args.model).decoder
+    stats = evaluate_exported_file(
+        args.model, dataset, schema, results_file=Path(args.results_out) if args.results_out else None
+    )
+    title = (
+        f"{args.model} on {dataset.annotations} ({'detected' if dataset.boxes else 'ground-truth'} boxes, "
+        f"in-graph decoder {decoder.get('name')}, flip test {'on' if decoder.get('flip_test') else 'off'})"
     )
     report(stats, as_json=args.json, title=title)
     return 0

@@ -41,8 +41,9 @@ def _annotation_file(root: Path) -> Path:
         raise ExportError(
             f"--calibration {root}: no COCO annotation file (*.json) in {root}/annotations or {root}"
         )
-    train = [f for f in files if "train" in f.stem]
-    return (train or files)[0]
+    keypoints = [f for f in files if "detection" not in f.stem] or files
+    train = [f for f in keypoints if "train" in f.stem]
+    return (train or keypoints)[0]
 
 
 def _image_dir(root: Path, annotation_file: Path) -> Path:

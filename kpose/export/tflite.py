@@ -28,6 +28,7 @@ from tensorflow.lite.python import convert as lite_convert
 from tensorflow.lite.python import schema_py_generated as schema_fb
 from tensorflow.lite.tools import flatbuffer_utils
 
+from kpose.errors import KposeError
 from kpose.export.graph import DECODER_SCOPE, ExportError, ServingGraph
 from kpose.metadata import METADATA_KEY, ModelMetadata
 
@@ -77,6 +78,8 @@ def _explain_conversion_error(error: Exception, graph: ServingGraph) -> ExportEr
 def _convert(converter: tf.lite.TFLiteConverter, graph: ServingGraph) -> bytes:
     try:
         return converter.convert()
+    except KposeError:  # from the calibration data
+        raise
     except Exception as exc:  # the converter raises ConverterError and assorted others
         raise _explain_conversion_error(exc, graph) from exc
 
