@@ -4,7 +4,8 @@
   NHWC) into a real ``.tflite`` / ``.onnx`` file carrying kpose metadata.
 * :func:`oracle_function` is a model that needs no training: the synthetic renderer draws
   each keypoint as a disc of its own colour (:func:`kpose.data.synthetic.joint_colors`); the
-  oracle returns, per keypoint, the crop position that best matches that colour. Its
+  oracle returns, per keypoint, the crop position that best matches that colour (with a
+  mild preference for the crop's centre). Its
   keypoints are as good as the crop and the interpreter are, so crop -> run -> map back can
   be checked against the renderer's truth.
 * :func:`write_video` renders moving synthetic people into an mp4 and returns the truth.
@@ -39,12 +40,17 @@ def oracle_function(batch_size: int | None = None, input_size: tuple[int, int] =
 
     height, width = input_size
     colors_rgb = joint_colors(17)[:, ::-1].astype(np.float32)  # (K, 3)
+    # like a top-down model, prefer the person in the middle of the crop over a neighbour's
+    # marker of the same colour near its edge
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    centre_prior = 4000.0 * (((xs - (width - 1) / 2) / width) ** 2 + ((ys - (height - 1) / 2) / height) ** 2)
+    centre_prior = centre_prior[None, :, :, None]
 
     @tf.function(input_signature=[tf.TensorSpec([batch_size, height, width, 3], tf.uint8, name="image")])
     def oracle(image):
         pixels = tf.cast(image, tf.float32)[..., None, :]  # (B, H, W, 1, 3)
         distance = tf.reduce_sum(tf.square(pixels - colors_rgb), axis=-1)  # (B, H, W, K)
-        distance = tf.nn.avg_pool2d(distance, 3, 1, "SAME")
+        distance = tf.nn.avg_pool2d(distance, 3, 1, "SAME") + centre_prior
         flat = tf.reshape(distance, [-1, height * width, 17])
         index = tf.math.argmin(flat, axis=1, output_type=tf.int32)  # (B, K)
         x = tf.cast(index % width, tf.float32)
@@ -114,12 +120,19 @@ def _shifted(figure, offset: np.ndarray):
 
 
 def write_video(
-    path: Path, people: int = 1, frames: int = 30, size: tuple[int, int] = (480, 640), fps: float = 30.0, seed: int = 0
+    path: Path,
+    people: int = 1,
+    frames: int = 30,
+    size: tuple[int, int] = (480, 640),
+    fps: float = 30.0,
+    seed: int = 0,
+    tall: float = 0.62,
 ) -> VideoTruth:
     """An mp4 (mp4v) of ``people`` synthetic figures walking across a plain background.
 
     Figures keep their pose and move sideways and bob up and down; they stand side by side
-    without overlapping. Returns the truth of every frame.
+    without overlapping; ``tall`` is their standing height over the frame height. Returns
+    the truth of every frame.
     """
     schema = get_schema("coco")
     model = figure_model(schema)
@@ -127,7 +140,7 @@ def write_video(
     height, width = size
     rng = np.random.default_rng(seed)
     slot = width / people
-    figures = [model.sample(rng, 0.62 * height, np.array([(i + 0.5) * slot, 0.52 * height])) for i in range(people)]
+    figures = [model.sample(rng, tall * height, np.array([(i + 0.5) * slot, 0.52 * height])) for i in range(people)]
     background = np.linspace(70, 150, width, dtype=np.float32)[None, :, None].repeat(height, 0).repeat(3, 2)
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
     keypoints, boxes = [], []
@@ -136,8 +149,8 @@ def write_video(
         labels = np.zeros((height, width), np.uint16)
         moved = []
         for i, figure in enumerate(figures):
-            phase = 2 * np.pi * f / max(frames, 1) + i
-            offset = np.array([0.15 * slot * np.sin(phase), 0.04 * height * np.sin(2 * phase)])
+            phase = 2 * np.pi * f / (2 * fps) + i  # a 2-second cycle
+            offset = np.array([0.1 * slot * np.sin(phase), 0.04 * height * np.sin(2 * phase)])
             moved.append(_shifted(figure, offset))
             _paint_figure(image, labels, moved[-1], 1 + i * 18, colors, np.random.default_rng(i))
         annotations = [_annotate(fig, labels, 1 + i * 18) for i, fig in enumerate(moved)]

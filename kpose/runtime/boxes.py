@@ -129,6 +129,21 @@ def keypoint_box(
     return np.concatenate([(low + high) / 2 - size / 2, size]).astype(np.float32)
 
 
+def same_keypoints(a: Person, b: Person, threshold: float, distance: float = 0.1) -> bool:
+    """Whether two results are one person: most keypoints confident in both coincide.
+
+    Keypoints coincide when closer than ``distance`` times the square root of the smaller
+    box area (an OKS-like tolerance); "most" is more than half of those confident in both.
+    Unlike box overlap, this keeps two people standing close apart.
+    """
+    both = (a.scores > threshold) & (b.scores > threshold)
+    if not both.any():
+        return False
+    scale = np.sqrt(min(a.box[2] * a.box[3], b.box[2] * b.box[3]))
+    near = np.linalg.norm(a.keypoints[both] - b.keypoints[both], axis=1) < distance * scale
+    return bool(near.mean() > 0.5)
+
+
 @dataclass
 class _Track:
     track_id: int
@@ -142,8 +157,8 @@ class Tracker(BoxSource):
     detector runs on the first frame, every ``every`` frames, and on the frame after a track
     was lost; its boxes that overlap no track (IoU below ``iou_threshold``) are tried as new
     people. After estimation, a person with fewer than ``min_keypoints`` keypoints above
-    ``threshold`` is dropped (lost track or false detection), and of two people whose
-    keypoint boxes overlap by more than ``iou_threshold`` the older track is kept.
+    ``threshold`` is dropped (lost track or false detection), and of two results that are
+    the same person (:func:`same_keypoints`) the older track is kept.
 
     Args:
         detector: where new people come from (:class:`HogDetector`, :class:`FullFrame`, ...).
@@ -151,7 +166,7 @@ class Tracker(BoxSource):
         threshold: keypoint score that counts as confident.
         min_keypoints: confident keypoints a person needs to be kept.
         padding: factor around the confident keypoints' extent (see :func:`keypoint_box`).
-        iou_threshold: overlap above which two boxes are the same person.
+        iou_threshold: overlap with a track above which a detection is not a new person.
         max_people: most tracks kept (highest mean score first among new ones), None = any.
     """
 
@@ -215,7 +230,7 @@ class Tracker(BoxSource):
         candidates.sort(key=lambda c: (c[0] is None, c[0] if c[0] is not None else -c[2].score))
         kept: list[tuple[int | None, np.ndarray, Person]] = []
         for track_id, box, person in candidates:
-            if kept and box_iou(box, np.stack([k[1] for k in kept])).max() > self.iou_threshold:
+            if any(same_keypoints(person, other, self.threshold) for _, _, other in kept):
                 self._lost |= track_id is not None  # two tracks on one person: re-detect
                 continue
             if self.max_people is not None and len(kept) >= self.max_people:

@@ -27,7 +27,7 @@ class OneEuroFilter:
         d_cutoff: cutoff of the speed estimate, Hz.
     """
 
-    def __init__(self, min_cutoff: float = 1.0, beta: float = 0.02, d_cutoff: float = 1.0):
+    def __init__(self, min_cutoff: float = 1.0, beta: float = 0.05, d_cutoff: float = 1.0):
         self.min_cutoff, self.beta, self.d_cutoff = min_cutoff, beta, d_cutoff
         self._value: np.ndarray | None = None
         self._speed: np.ndarray | None = None
@@ -55,7 +55,7 @@ class KeypointSmoother:
     fresh. Arguments as for :class:`OneEuroFilter`.
     """
 
-    def __init__(self, min_cutoff: float = 1.0, beta: float = 0.02, d_cutoff: float = 1.0):
+    def __init__(self, min_cutoff: float = 1.0, beta: float = 0.05, d_cutoff: float = 1.0):
         self._settings = (min_cutoff, beta, d_cutoff)
         self._filters: dict[int, OneEuroFilter] = {}
 
