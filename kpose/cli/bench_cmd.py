@@ -9,6 +9,8 @@ import importlib
 BENCHMARKS = {
     "codec": ("kpose.benchmarks.codec", "heatmap codec: oracle AP per stride/decoder, decoder speed"),
     "data": ("kpose.benchmarks.data", "tf.data top-down pipeline throughput, crops/s per core"),
+    "demo": ("kpose.benchmarks.demo", "demo pipeline end to end on a video: fps and ms per stage, per detector mode"),
+    "latency": ("kpose.benchmarks.latency", "exported model latency per flavour, 1/2 threads, decoder share, ops outside XNNPACK"),
 }
 
 

@@ -98,6 +98,18 @@ def decoder_kernel(heatmap_size: tuple[int, int]) -> int:
     return min(fits, key=lambda k: (h * w) // (k * k) + k * w)
 
 
+def decode_keypoints(maps: tf.Tensor, kernel: int, quarter_shift: bool = False) -> dict[str, tf.Tensor]:
+    """The in-graph decoder: float32 heatmaps ``(B, h, w, K)`` -> ``keypoints`` ``(B, K, 2)``
+    normalized to the crop and ``scores`` ``(B, K)``, its ops under :data:`DECODER_SCOPE`."""
+    map_h, map_w = maps.shape[1:3]
+    with tf.name_scope(DECODER_SCOPE):
+        coords, scores = decoders_tf.locate_maxpool(maps, kernel)
+        coords = decoders_tf.refine_quarter(maps, coords) if quarter_shift else tf.cast(coords, tf.float32)
+        # (u + 0.5) / w: heatmap_to_input then crop_pixels_to_keypoints, in one step.
+        keypoints = (coords + 0.5) / tf.constant([map_w, map_h], tf.float32)
+        return {"keypoints": keypoints, "scores": tf.identity(scores)}
+
+
 @dataclass(frozen=True)
 class ServingGraph:
     """The serving function and what the metadata says about it.
@@ -176,12 +188,7 @@ def serving_graph(
             maps = decoders_tf.flip_average(plain, mirrored, flip_index)
         else:
             maps = tf.cast(network(pixels, training=False), tf.float32)
-        with tf.name_scope(DECODER_SCOPE):
-            coords, scores = decoders_tf.locate_maxpool(maps, kernel)
-            coords = decoders_tf.refine_quarter(maps, coords) if quarter_shift else tf.cast(coords, tf.float32)
-            # (u + 0.5) / w: heatmap_to_input then crop_pixels_to_keypoints, in one step.
-            keypoints = (coords + 0.5) / tf.constant([map_w, map_h], tf.float32)
-            out = {"keypoints": keypoints, "scores": tf.identity(scores)}
+        out = decode_keypoints(maps, kernel, quarter_shift)
         if heatmaps:
             out["heatmaps"] = maps
         return out

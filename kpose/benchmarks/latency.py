@@ -1,0 +1,214 @@
+"""``kpose bench latency``: what an exported model costs on this CPU, per flavour.
+
+For each exported file (given with ``--files``, or exported here from ``--model`` at
+``--input-size`` in every flavour, int8 / int16x8 calibrated on synthetic crops): file
+size, median latency of one crop at 1 and 2 threads with ai-edge-litert (XNNPACK, the
+default delegate) or onnxruntime, the share of that time spent in the in-graph decoder
+(the decoder alone, exported the same way on heatmaps of the same size and timed in the
+same interpreter), and the ops that XNNPACK does not take (they run in TFLite's reference
+kernels; the fewer the better). Medians of ``--repeats`` runs after a warm-up, milliseconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+DEFAULT_MODEL = "srhead_mobilenetv3_small"
+DEFAULT_OPTIONS = {"feature": "F3", "scale": 1.0}  # the quickstart's edge model
+FLAVOURS = ("none", "fp16", "dynamic", "int8", "int16x8", "onnx")
+THREADS = (1, 2)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--files", type=Path, nargs="+", help="exported .tflite / .onnx files to measure")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"model to export and measure (default {DEFAULT_MODEL})")
+    parser.add_argument("--keras", type=Path, help="trained .keras file to export instead of random weights")
+    parser.add_argument("--input-size", type=int, nargs=2, default=(256, 192), metavar=("H", "W"))
+    parser.add_argument("--flavours", nargs="+", default=list(FLAVOURS), choices=FLAVOURS)
+    parser.add_argument("--repeats", type=int, default=50, help="timed runs per cell (median reported)")
+    parser.add_argument("--keep", type=Path, help="folder to keep the exported files in")
+
+
+def median_ms(call: Callable[[], Any], repeats: int, warmup: int = 5) -> float:
+    """Median wall time of ``call()`` in milliseconds."""
+    for _ in range(warmup):
+        call()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
+def ops_outside_xnnpack(path: Path) -> dict[str, int]:
+    """TFLite ops left to the reference kernels after XNNPACK took what it supports.
+
+    The interpreter lists every node of the graph, those a DELEGATE node absorbed included;
+    a node is delegated if it lies between some DELEGATE node's inputs and outputs.
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path), num_threads=1)
+    interpreter.allocate_tensors()
+    ops = interpreter._get_ops_details()  # noqa: SLF001 - the only view of the nodes
+    originals = [op for op in ops if op["op_name"] != "DELEGATE"]
+    producer = {tensor: op for op in originals for tensor in op["outputs"]}
+    delegated: set[int] = set()
+    for partition in (op for op in ops if op["op_name"] == "DELEGATE"):
+        stop = set(partition["inputs"])
+        pending = list(partition["outputs"])
+        while pending:
+            tensor = pending.pop()
+            op = producer.get(tensor)
+            if tensor in stop or op is None or op["index"] in delegated:
+                continue
+            delegated.add(op["index"])
+            pending.extend(i for i in op["inputs"] if i >= 0)
+    outside = Counter(op["op_name"] for op in originals if op["index"] not in delegated)
+    return dict(sorted(outside.items()))
+
+
+def _crop(input_size: tuple[int, int]) -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 256, (1, *input_size, 3)).astype(np.uint8)
+
+
+def measure_file(path: Path, repeats: int, decoder_file: Path | None = None) -> dict[str, Any]:
+    """One table row: size, latency per thread count, decoder share, ops outside XNNPACK."""
+    from kpose.runtime.backends import open_backend
+
+    row: dict[str, Any] = {"file": path.name, "size_mb": round(path.stat().st_size / 1e6, 2)}
+    crop = None
+    for threads in THREADS:
+        backend = open_backend(path, threads=threads)
+        crop = _crop(backend.input_size) if crop is None else crop
+        row["flavour"] = backend.metadata.quantization if path.suffix == ".tflite" else "onnx"
+        row["runtime"] = backend.interpreter.split(".")[0]
+        row[f"ms_{threads}t"] = round(median_ms(lambda: backend.run(crop), repeats), 2)
+    if decoder_file is not None:
+        row["decoder_ms"] = round(decoder_latency(decoder_file, repeats), 3)
+        row["decoder_share"] = round(row["decoder_ms"] / row["ms_1t"], 4)
+    if path.suffix == ".tflite":
+        row["outside_xnnpack"] = ops_outside_xnnpack(path)
+    return row
+
+
+def decoder_latency(path: Path, repeats: int) -> float:
+    """Median ms of the decoder-only file (float heatmaps in), one thread."""
+    if path.suffix == ".onnx":
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        feed = session.get_inputs()[0]
+        maps = np.random.default_rng(0).random(feed.shape, dtype=np.float32)
+        return median_ms(lambda: session.run(None, {feed.name: maps}), repeats)
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path), num_threads=1)
+    runner = interpreter.get_signature_runner()
+    shape = runner.get_input_details()["heatmaps"]["shape"]
+    maps = np.random.default_rng(0).random(shape, dtype=np.float32)
+    return median_ms(lambda: runner(heatmaps=maps), repeats)
+
+
+def write_decoder_files(folder: Path, heatmap_size: tuple[int, int], num_keypoints: int, kernel: int) -> dict[str, Path]:
+    """The in-graph decoder alone (``heatmaps`` float32 (1, h, w, K) -> keypoints, scores),
+    as .tflite and .onnx, built from the same decoder ops as the exported graph."""
+    import tensorflow as tf
+    import tf2onnx
+
+    from kpose.export.graph import decode_keypoints
+
+    h, w = heatmap_size
+    spec = tf.TensorSpec([1, h, w, num_keypoints], tf.float32, name="heatmaps")
+
+    @tf.function(input_signature=[spec])
+    def decode(heatmaps: tf.Tensor) -> dict[str, tf.Tensor]:
+        return decode_keypoints(heatmaps, kernel)
+
+    module = tf.Module()
+    module.decode = decode
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([decode.get_concrete_function()], module)
+    paths = {"tflite": folder / "decoder.tflite", "onnx": folder / "decoder.onnx"}
+    paths["tflite"].write_bytes(converter.convert())
+    model, _ = tf2onnx.convert.from_function(decode, input_signature=[spec], opset=17)
+    paths["onnx"].write_bytes(model.SerializeToString())
+    return paths
+
+
+def export_flavours(args: argparse.Namespace, folder: Path) -> list[Path]:
+    """Export ``args.model`` (or ``args.keras``) in each requested flavour into ``folder``."""
+    import keras
+
+    from kpose.data.synthetic import write_synthetic_coco
+    from kpose.export import export_model
+    from kpose.models import create_model
+
+    if args.keras:
+        model = args.keras
+    else:
+        keras.utils.set_random_seed(0)
+        options = DEFAULT_OPTIONS if args.model == DEFAULT_MODEL else {}
+        model = create_model(args.model, "coco", tuple(args.input_size), **options)
+    calibration = None
+    if {"int8", "int16x8"} & set(args.flavours):
+        calibration = write_synthetic_coco(folder / "calibration", 40, seed=0, split="train").root
+    paths = []
+    for flavour in args.flavours:
+        fmt = "onnx" if flavour == "onnx" else "tflite"
+        quantize = "none" if flavour == "onnx" else flavour
+        path = folder / f"{flavour}.{fmt}"
+        export_model(model, path, format=fmt, quantize=quantize, calibration=calibration, calibration_size=100)
+        paths.append(path)
+    return paths
+
+
+def format_rows(rows: list[dict[str, Any]]) -> str:
+    from kpose.utils.table import format_table
+
+    shown = []
+    for row in rows:
+        outside = row.get("outside_xnnpack")
+        shown.append({
+            **row,
+            "decoder_share": f"{100 * row['decoder_share']:.1f}%" if "decoder_share" in row else "-",
+            "outside_xnnpack": "-" if outside is None else (", ".join(f"{k} x{v}" for k, v in outside.items()) or "none"),
+        })
+    columns = ["file", "flavour", "runtime", "size_mb", "ms_1t", "ms_2t", "decoder_share", "outside_xnnpack"]
+    return format_table(shown, columns)
+
+
+def run(args: argparse.Namespace) -> int:
+    from kpose.metadata import read_metadata
+
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = args.keep or Path(scratch)
+        folder.mkdir(parents=True, exist_ok=True)
+        files = list(args.files) if args.files else export_flavours(args, folder)
+        decoders: dict[tuple, dict[str, Path]] = {}
+        rows = []
+        for path in files:
+            meta = read_metadata(path)
+            key = (meta.heatmap_size, meta.keypoint_schema.num_keypoints, meta.decoder.get("kernel", 1))
+            if key not in decoders:
+                target = Path(tempfile.mkdtemp(dir=scratch))
+                decoders[key] = write_decoder_files(target, *key)
+            decoder = decoders[key]["onnx" if path.suffix == ".onnx" else "tflite"]
+            rows.append({"model": meta.model_name, **measure_file(path, args.repeats, decoder)})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(f"latency of one crop, median of {args.repeats} runs (ms); decoder share at 1 thread")
+        print(format_rows(rows))
+    return 0
