@@ -8,20 +8,18 @@
   mild preference for the crop's centre). Its
   keypoints are as good as the crop and the interpreter are, so crop -> run -> map back can
   be checked against the renderer's truth.
-* :func:`write_video` renders moving synthetic people into an mp4 and returns the truth.
+* videos of moving synthetic people with their truth come from
+  :func:`kpose.benchmarks.demo.write_people_video`, which ``kpose bench demo`` uses too.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from kpose import metadata as md
-from kpose.data.figures import figure_model
-from kpose.data.synthetic import _annotate, _paint_figure, joint_colors
+from kpose.data.synthetic import joint_colors
 from kpose.keypoints import get_schema
 
 ORACLE_SIZE = (256, 192)  # (H, W): markers stay a few pixels wide in the crop
@@ -102,63 +100,6 @@ def write_oracle(path: Path, batch_size: int | None = None) -> Path:
     if path.suffix == ".onnx":
         return write_onnx(path, function, metadata)
     return write_tflite(path, function, metadata)
-
-
-@dataclasses.dataclass
-class VideoTruth:
-    """Per frame, per person: ``keypoints (F, P, K, 3)`` (x, y, v) as COCO, ``boxes (F, P, 4)``."""
-
-    path: Path
-    keypoints: np.ndarray
-    boxes: np.ndarray
-    fps: float
-
-
-def _shifted(figure, offset: np.ndarray):
-    parts = [dataclasses.replace(p, points=p.points + offset) for p in figure.parts]
-    return dataclasses.replace(figure, keypoints=figure.keypoints + offset, parts=parts)
-
-
-def write_video(
-    path: Path,
-    people: int = 1,
-    frames: int = 30,
-    size: tuple[int, int] = (480, 640),
-    fps: float = 30.0,
-    seed: int = 0,
-    tall: float = 0.62,
-) -> VideoTruth:
-    """An mp4 (mp4v) of ``people`` synthetic figures walking across a plain background.
-
-    Figures keep their pose and move sideways and bob up and down; they stand side by side
-    without overlapping; ``tall`` is their standing height over the frame height. Returns
-    the truth of every frame.
-    """
-    schema = get_schema("coco")
-    model = figure_model(schema)
-    colors = joint_colors(schema.num_keypoints)
-    height, width = size
-    rng = np.random.default_rng(seed)
-    slot = width / people
-    figures = [model.sample(rng, tall * height, np.array([(i + 0.5) * slot, 0.52 * height])) for i in range(people)]
-    background = np.linspace(70, 150, width, dtype=np.float32)[None, :, None].repeat(height, 0).repeat(3, 2)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
-    keypoints, boxes = [], []
-    for f in range(frames):
-        image = background.astype(np.uint8)
-        labels = np.zeros((height, width), np.uint16)
-        moved = []
-        for i, figure in enumerate(figures):
-            phase = 2 * np.pi * f / (2 * fps) + i  # a 2-second cycle
-            offset = np.array([0.1 * slot * np.sin(phase), 0.04 * height * np.sin(2 * phase)])
-            moved.append(_shifted(figure, offset))
-            _paint_figure(image, labels, moved[-1], 1 + i * 18, colors, np.random.default_rng(i))
-        annotations = [_annotate(fig, labels, 1 + i * 18) for i, fig in enumerate(moved)]
-        keypoints.append([np.reshape(a["keypoints"], (-1, 3)) for a in annotations])
-        boxes.append([a["bbox"] for a in annotations])
-        writer.write(image)
-    writer.release()
-    return VideoTruth(path, np.array(keypoints, np.float32), np.array(boxes, np.float32), fps)
 
 
 def match_people(found: list[np.ndarray], truth: np.ndarray) -> list[np.ndarray]:

@@ -12,16 +12,14 @@ import cv2
 import numpy as np
 import pytest
 
+from kpose.benchmarks.demo import FirstFrameBoxes, write_people_video
 from kpose.metadata import MetadataError
 from kpose.runtime import (
-    BoxSource,
-    FullFrame,
     ImageError,
     OneEuroFilter,
     PoseEstimator,
     PosePipeline,
     Tracker,
-    VideoError,
     VideoSource,
     read_pose_log,
 )
@@ -49,7 +47,7 @@ def videos(tmp_path_factory):
     root = tmp_path_factory.mktemp("videos")
     # one person close to the camera, as before a webcam; three further away
     return {
-        n: runtime_models.write_video(root / f"people{n}.mp4", people=n, frames=FRAMES, seed=n, tall=tall)
+        n: write_people_video(root / f"people{n}.mp4", people=n, frames=FRAMES, seed=n, tall=tall)
         for n, tall in ((1, 0.9), (3, 0.62))
     }
 
@@ -85,17 +83,6 @@ def test_tflite_and_onnx_agree(models, videos):
     for a, b in zip(tflite, onnx):
         np.testing.assert_allclose(a.keypoints, b.keypoints, atol=1e-3)
         np.testing.assert_allclose(a.scores, b.scores, rtol=1e-3, atol=1e-4)
-
-
-class FirstFrameBoxes(BoxSource):
-    """A detector that knows the true boxes of the first frame only."""
-
-    def __init__(self, boxes: np.ndarray):
-        self._boxes, self.calls = boxes, 0
-
-    def boxes(self, image):
-        self.calls += 1
-        return self._boxes if self.calls == 1 else np.zeros((0, 4), np.float32)
 
 
 def test_tracking_follows_three_people_from_one_detection(models, videos):
@@ -228,3 +215,17 @@ print("clean")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert result.returncode == 0 and "clean" in result.stdout, result.stderr
     assert len(read_pose_log(tmp_path / "p.jsonl")) == 3
+
+
+def test_bench_demo_times_every_stage_of_each_mode(models, capsys):
+    from kpose.cli.main import main
+
+    assert main(["bench", "demo", "--model", str(models["tflite"]), "--frames", "12", "--json"]) == 0
+    out = capsys.readouterr().out
+    report = json.loads(out[out.index("{"):])
+    rows = {(r["people_in_video"], r["mode"]): r for r in report["results"]}
+    assert {"full", "track+full", "track+seed"} <= {mode for _, mode in rows}
+    assert rows[(1, "track+seed")]["people"] == 1.0 and rows[(3, "track+seed")]["people"] == 3.0
+    for row in rows.values():
+        assert row["frames"] == 12 - 5 and row["fps"] > 0
+        assert set(row["ms"]) == {"decode", "boxes", "crop", "infer", "map", "smooth", "draw", "overlay"}

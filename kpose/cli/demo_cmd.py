@@ -5,7 +5,8 @@
 
 Runs on a device install (no TensorFlow). Without ``--model`` it takes the model the
 quickstart left: ``runs/quickstart/best_int8.tflite``, exported from ``best.keras`` beside it
-on first use (that one step needs the TensorFlow install) and reused while it is newer.
+on first use (int8, calibrated on the quickstart's data through its ``config.yaml``; that one
+step needs the TensorFlow install) and reused while it is newer.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ def quickstart_model(run_dir: Path = QUICKSTART_DIR, log=print) -> Path:
             f"run `kpose export` where it is installed, or pass --model FILE.tflite|FILE.onnx"
         ) from exc
     log(f"kpose demo: exporting {keras_file} to {exported} (int8, once; reused while newer)")
-    return Path(export_model(keras_file, exported, format="tflite", quantize="int8"))
+    calibration = run_dir / "config.yaml"  # the quickstart's training config: its data calibrates
+    return Path(export_model(keras_file, exported, format="tflite", quantize="int8", calibration=calibration))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
