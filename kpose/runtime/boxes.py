@@ -144,6 +144,15 @@ def same_keypoints(a: Person, b: Person, threshold: float, distance: float = 0.1
     return bool(near.mean() > 0.5)
 
 
+def clip_box(box: np.ndarray, frame: np.ndarray) -> np.ndarray | None:
+    """``box`` cut to ``frame`` (both ``(x, y, w, h)``), or None if nothing of it is left."""
+    low = np.maximum(box[:2], frame[:2])
+    high = np.minimum(box[:2] + box[2:], frame[:2] + frame[2:])
+    if (high - low < 1.0).any():
+        return None
+    return np.concatenate([low, high - low]).astype(np.float32)
+
+
 @dataclass
 class _Track:
     track_id: int
@@ -194,6 +203,7 @@ class Tracker(BoxSource):
         self._since_detection = every
         self._lost = False
         self._next_id = 0
+        self._frame = np.zeros(4, np.float32)
 
     def reset(self) -> None:
         """Forget all tracks (e.g. at a cut in the video)."""
@@ -205,6 +215,7 @@ class Tracker(BoxSource):
         return self._since_detection == 0
 
     def boxes(self, image: np.ndarray) -> np.ndarray:
+        self._frame = frame_box(image)
         boxes = [track.box for track in self._tracks]
         self._pending = [track.track_id for track in self._tracks]
         if not self._tracks or self._lost or self._since_detection >= self.every:
@@ -222,6 +233,8 @@ class Tracker(BoxSource):
         candidates = []
         for person, track_id in zip(people, self._pending):
             box = keypoint_box(person.keypoints, person.scores, self.threshold, self.min_keypoints, self.padding)
+            if box is not None:
+                box = clip_box(box, self._frame)
             if box is None:
                 self._lost |= track_id is not None
                 continue
