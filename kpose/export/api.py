@@ -10,6 +10,7 @@ import keras
 
 from kpose import __version__
 from kpose.export.graph import ExportError, ServingGraph, float32_network, normalization_of, serving_graph
+from kpose.export.layers import with_grouped_convolutions
 from kpose.export.tflite import CALIBRATED, QUANTIZATIONS
 from kpose.keypoints import KeypointSchema, builtin_schema_names, get_schema
 from kpose.metadata import ModelMetadata
@@ -142,7 +143,7 @@ def export_model(
     _check_options(format, quantize, calibration, output)
     keras_model = load_model(model)
     normalization_of(keras_model)  # fails early, with a clear message, for foreign models
-    network = float32_network(keras_model)
+    network = with_grouped_convolutions(float32_network(keras_model))
     source = None
     if calibration is not None:
         from kpose.export.calibration import resolve_calibration
