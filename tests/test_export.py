@@ -70,7 +70,7 @@ def test_float_export_matches_keras(model, crops, tmp_path, fmt, suffix):
     assert meta.input_size == INPUT_SIZE and meta.heatmap_size == (128, 96)
     assert meta.batch_size is None and meta.quantization == "none"
     assert meta.normalization["mean"] == list(model.get_layer("normalize").mean)
-    assert meta.decoder == {"name": "maxpool", "kernel": 8, "flip_test": False, "quarter_shift": False}
+    assert meta.decoder == {"name": "maxpool", "pool": [1, 96], "flip_test": False, "quarter_shift": False}
 
 
 def test_fixed_batch_and_in_graph_flip_and_quarter(model, crops, tmp_path):
@@ -131,3 +131,16 @@ def test_bad_inputs_are_clear_errors_and_write_nothing(model, tmp_path):
     with pytest.raises(ExportError, match="no 'normalize' layer"):
         export_model(plain, out)
     assert list(tmp_path.iterdir()) == [junk]
+
+
+def test_row_maxpool_decoder_is_the_exact_argmax_ties_included():
+    tf = pytest.importorskip("tensorflow")
+    from kpose.export.graph import locate_by_rows
+
+    rng = np.random.default_rng(3)
+    maps = np.round(rng.random((3, 16, 12, 5)) * 6).astype(np.float32) / 6  # many ties
+    maps[0, :, :, 1] = 0.5  # a flat map: the first pixel
+    coords, scores = locate_by_rows(tf.constant(maps))
+    want_coords, want_scores = decoders.locate_argmax(maps)
+    np.testing.assert_array_equal(coords.numpy(), want_coords)
+    np.testing.assert_array_equal(scores.numpy(), want_scores)

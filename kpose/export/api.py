@@ -10,7 +10,7 @@ import keras
 
 from kpose import __version__
 from kpose.export.graph import ExportError, ServingGraph, float32_network, normalization_of, serving_graph
-from kpose.export.layers import with_grouped_convolutions
+from kpose.export.layers import for_interpreters
 from kpose.export.tflite import CALIBRATED, QUANTIZATIONS
 from kpose.keypoints import KeypointSchema, builtin_schema_names, get_schema
 from kpose.metadata import ModelMetadata
@@ -143,7 +143,7 @@ def export_model(
     _check_options(format, quantize, calibration, output)
     keras_model = load_model(model)
     normalization_of(keras_model)  # fails early, with a clear message, for foreign models
-    network = with_grouped_convolutions(float32_network(keras_model))
+    network = for_interpreters(float32_network(keras_model), integer=quantize in CALIBRATED)
     source = None
     if calibration is not None:
         from kpose.export.calibration import resolve_calibration

@@ -80,13 +80,44 @@ class GroupedKeypointConv2D(keras.layers.Layer):
         return twin
 
 
-def with_grouped_convolutions(network: keras.Model) -> keras.Model:
-    """``network`` with every :class:`KeypointConv2D` replaced by its grouped twin; all other
-    layers (and their weights) are shared, not copied."""
-    if not any(isinstance(layer, KeypointConv2D) for layer in network.layers):
-        return network
+@keras.saving.register_keras_serializable(package="kpose_export")
+class DecomposedHardSwish(keras.layers.Layer):
+    """Hard swish ``x * relu6(x + 3) / 6`` as ``(x / 6) * relu6(x + 3)``: MUL, ADD (fused
+    ReLU6), MUL.
+
+    Keras' ``hard_swish`` activation becomes the TFLite ``HARD_SWISH`` op, which this
+    XNNPACK build runs in float32 but not in int8: in an int8 graph it falls back to the
+    reference kernel and splits the delegated graph. The converter fuses the textbook
+    ``x * relu6(x + 3) * (1/6)`` back into ``HARD_SWISH``; scaling ``x`` first does not match
+    its pattern, and XNNPACK takes all three ops.
+
+    Input and output: any shape.
+    """
+
+    def call(self, inputs: Any) -> Any:
+        return (inputs * (1.0 / 6.0)) * tf.nn.relu6(inputs + 3.0)
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        return input_shape
+
+
+HARD_SWISH_NAMES = ("hard_swish", "hard_silu")
+
+
+def _is_hard_swish(layer: keras.layers.Layer) -> bool:
+    return isinstance(layer, keras.layers.Activation) and layer.get_config()["activation"] in HARD_SWISH_NAMES
+
+
+def for_interpreters(network: keras.Model, integer: bool = False) -> keras.Model:
+    """``network`` rewritten for TFLite / ONNX interpreters, same function and weights: every
+    :class:`KeypointConv2D` as a grouped convolution and, for integer (int8 / int16x8)
+    graphs, every hard-swish activation decomposed. Untouched layers are shared, not copied."""
 
     def replace(layer: keras.layers.Layer) -> keras.layers.Layer:
-        return GroupedKeypointConv2D.from_layer(layer) if isinstance(layer, KeypointConv2D) else layer
+        if isinstance(layer, KeypointConv2D):
+            return GroupedKeypointConv2D.from_layer(layer)
+        if integer and _is_hard_swish(layer):
+            return DecomposedHardSwish(name=layer.name, dtype=layer.dtype_policy)
+        return layer
 
-    return keras.models.clone_model(network, clone_function=replace)
+    return keras.models.clone_model(network, clone_function=replace, recursive=True)
