@@ -155,7 +155,9 @@ class ServingGraph:
         module = tf.Module()
         module.serve = self.function
         # Keras 3 variables wrap tf.Variables; track those so the converter freezes them.
-        module.weights = [variable.value for variable in self.network.variables]
+        module.weights = [
+            variable.value if isinstance(variable, keras.Variable) else variable for variable in self.network.variables
+        ]
         return module
 
 
@@ -171,7 +173,8 @@ def serving_graph(
     """Wrap a float32 inference network (from :func:`float32_network`) for export.
 
     Args:
-        network: ``image`` float 0..255 ``(B, H, W, 3)`` -> heatmaps ``(B, h, w, K)``.
+        network: ``image`` float 0..255 ``(B, H, W, 3)`` -> heatmaps ``(B, h, w, K)``; a
+            Keras 3 model, or the tf_keras QAT model of :mod:`kpose.export.qat`.
         schema: the keypoint schema (its flip pairs serve the flip test).
         heatmaps: also return the (flip-averaged) heatmaps.
         flip_test: run the mirrored crop too and average the heatmaps (doubles the work).

@@ -33,6 +33,8 @@ from kpose.export.graph import DECODER_SCOPE, ExportError, ServingGraph
 from kpose.metadata import METADATA_KEY, ModelMetadata
 
 QUANTIZATIONS = ("none", "fp16", "dynamic", "int8", "int16x8")
+# A graph trained with fake quantization (kpose.export.qat): int8 from its own ranges.
+QAT = "qat"
 CALIBRATED = ("int8", "int16x8")
 # A batch of uint8 crops (B, H, W, 3) per step.
 Representative = Callable[[], Iterable[np.ndarray]]
@@ -123,14 +125,14 @@ def convert_tflite(
     """Convert ``graph`` to a TFLite flatbuffer (no metadata yet).
 
     Args:
-        quantize: one of :data:`QUANTIZATIONS`.
+        quantize: one of :data:`QUANTIZATIONS`, or :data:`QAT` for a fake-quantized graph.
         representative: for ``int8`` / ``int16x8``: a callable returning an iterable of uint8
             crop batches ``(B, H, W, 3)`` from the training pipeline.
 
     Raises:
         ExportError: unknown flavour, missing calibration data, or a non-builtin op.
     """
-    if quantize not in QUANTIZATIONS:
+    if quantize not in (*QUANTIZATIONS, QAT):
         raise ExportError(f"unknown --quantize {quantize!r}; choose one of {', '.join(QUANTIZATIONS)}")
     if quantize in CALIBRATED and representative is None:
         raise ExportError(f"--quantize {quantize} needs calibration data (--calibration CONFIG_OR_DIR)")

@@ -1,0 +1,367 @@
+"""Quantization-aware training with tensorflow-model-optimization, confined to this module.
+
+tfmot only takes legacy ``tf_keras`` models, and importing it makes ``tf.keras`` mean
+``tf_keras`` for the whole process. So :func:`run_qat` runs this module in a subprocess
+(``python -m kpose.export.qat ...``); nothing here is imported by the rest of kpose.
+
+In the subprocess:
+
+1. The float32 inference network of the ``.keras`` model is rebuilt layer by layer in
+   tf_keras with the same weights (:func:`tf_keras_twin`; the backbone sub-model is inlined,
+   :class:`~kpose.models.KeypointConv2D` becomes a grouped ``Conv2D``, kpose's other layers
+   get tf_keras twins), and the twin is checked to give the Keras model's heatmaps on real
+   crops (:func:`check_twin`).
+2. ``quantize_model`` wraps it, with quantize configs for the twins of kpose's layers.
+3. It is fine-tuned with ``fit`` on the training config's pipeline and heatmap loss.
+4. It is converted like a PTQ file (:mod:`kpose.export.graph` serving function: uint8 in,
+   in-graph decoder, keypoints and scores out, metadata inside, validated), int8 from the
+   fake-quant ranges.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from kpose.errors import KposeError
+
+
+class QATError(KposeError):
+    """Quantization-aware training cannot run as asked."""
+
+
+def run_qat(
+    model: str | Path,
+    config: str | Path,
+    output: str | Path,
+    *,
+    epochs: int = 1,
+    learning_rate: float = 1e-4,
+    batch_size: int = 16,
+    steps_per_epoch: int | None = None,
+) -> Path:
+    """Fine-tune ``model`` with QAT on ``config``'s training split and write an int8 TFLite
+    file to ``output``, in a subprocess (tfmot's ``tf.keras`` switch stays there).
+
+    Raises:
+        QATError: the subprocess failed; its last error line is in the message.
+    """
+    command = [
+        sys.executable, "-m", "kpose.export.qat", str(model), "--config", str(config), "-o", str(output),
+        "--epochs", str(epochs), "--learning-rate", str(learning_rate), "--batch-size", str(batch_size),
+    ]
+    if steps_per_epoch:
+        command += ["--steps-per-epoch", str(steps_per_epoch)]
+    env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+    result = subprocess.run(command, env=env, stderr=subprocess.PIPE, text=True)
+    if result.returncode != 0:
+        lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+        raise QATError(lines[-1] if lines else f"QAT subprocess exited with {result.returncode}")
+    return Path(output)
+
+
+# --- everything below runs in the subprocess ------------------------------------------------
+
+
+def _twin_classes():
+    """tf_keras twins of kpose's custom layers and their tfmot quantize configs."""
+    import tensorflow as tf
+    import tensorflow_model_optimization as tfmot
+    import tf_keras
+
+    quantizers = tfmot.quantization.keras.quantizers
+
+    class OutputQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
+        """No weights; the output is quantized (8 bit, asymmetric, moving-average range)."""
+
+        def get_weights_and_quantizers(self, layer):
+            return []
+
+        def get_activations_and_quantizers(self, layer):
+            return []
+
+        def set_quantize_weights(self, layer, quantize_weights):
+            pass
+
+        def set_quantize_activations(self, layer, quantize_activations):
+            pass
+
+        def get_output_quantizers(self, layer):
+            return [quantizers.MovingAverageQuantizer(num_bits=8, per_axis=False, symmetric=False, narrow_range=False)]
+
+        def get_config(self):
+            return {}
+
+    class PassThroughQuantizeConfig(OutputQuantizeConfig):
+        """Moves values only (reshape, transpose, depth-to-space): nothing to quantize."""
+
+        def get_output_quantizers(self, layer):
+            return []
+
+    class Normalization(tf_keras.layers.Layer):
+        """Twin of :class:`kpose.models.layers.ImageNormalization`."""
+
+        def __init__(self, mean, std, bgr=False, **kwargs):
+            super().__init__(**kwargs)
+            self.mean, self.std, self.bgr = list(mean), list(std), bool(bgr)
+
+        def call(self, inputs):
+            x = tf.reverse(inputs, axis=[-1]) if self.bgr else inputs
+            return (x - tf.constant(self.mean)) * tf.constant([1.0 / s for s in self.std])
+
+        def get_config(self):
+            return {**super().get_config(), "mean": self.mean, "std": self.std, "bgr": self.bgr}
+
+    class HardSwish(tf_keras.layers.Layer):
+        """Keras 3's ``hard_swish`` activation (tfmot's Activation config does not know it)."""
+
+        def call(self, inputs):
+            return (inputs * (1.0 / 6.0)) * tf.nn.relu6(inputs + 3.0)
+
+    class Gelu(tf_keras.layers.Layer):
+        """Twin of :class:`kpose.models.layers.GELU` (exact, erf)."""
+
+        def call(self, inputs):
+            return 0.5 * inputs * (1.0 + tf.math.erf(inputs * (1.0 / 2.0**0.5)))
+
+    class PixelShuffle(tf_keras.layers.Layer):
+        """Twin of :class:`kpose.models.layers.KeypointPixelShuffle`."""
+
+        def __init__(self, num_keypoints, upscale, **kwargs):
+            super().__init__(**kwargs)
+            self.num_keypoints, self.upscale = int(num_keypoints), int(upscale)
+
+        def call(self, inputs):
+            _, height, width, _ = inputs.shape
+            k, n = self.num_keypoints, self.upscale * self.upscale
+            x = tf.reshape(inputs, [-1, height, width, k, n])
+            x = tf.reshape(tf.transpose(x, [0, 1, 2, 4, 3]), [-1, height, width, n * k])
+            return tf.nn.depth_to_space(x, self.upscale)
+
+        def get_config(self):
+            return {**super().get_config(), "num_keypoints": self.num_keypoints, "upscale": self.upscale}
+
+    class ScalarOp(tf_keras.layers.Layer):
+        """``x + c`` or ``x * c`` with a constant ``c`` (what ``x + 3.0`` in a Keras 3
+        functional graph records as an operation, e.g. in MobileNetV3's hard sigmoid)."""
+
+        def __init__(self, kind, constant, **kwargs):
+            super().__init__(**kwargs)
+            self.kind, self.constant = kind, float(constant)
+
+        def call(self, inputs):
+            return inputs + self.constant if self.kind == "Add" else inputs * self.constant
+
+        def get_config(self):
+            return {**super().get_config(), "kind": self.kind, "constant": self.constant}
+
+    return {
+        "ScalarOp": ScalarOp,
+        "OutputQuantizeConfig": OutputQuantizeConfig,
+        "PassThroughQuantizeConfig": PassThroughQuantizeConfig,
+        "Normalization": Normalization,
+        "HardSwish": HardSwish,
+        "Gelu": Gelu,
+        "PixelShuffle": PixelShuffle,
+    }
+
+
+_BASE_ARGUMENTS = {"name", "dtype", "trainable"}
+
+
+def _standard_twin(layer, tf_keras) -> Any:
+    """A tf_keras layer of the same class built from the Keras 3 layer's config (only the
+    arguments the tf_keras class takes; initializers are irrelevant, weights are copied)."""
+    cls = getattr(tf_keras.layers, type(layer).__name__, None)
+    if cls is None:
+        raise QATError(f"layer {layer.name!r} ({type(layer).__name__}) has no tf_keras twin for QAT")
+    accepted = set(inspect.signature(cls.__init__).parameters) | _BASE_ARGUMENTS
+    config = {
+        key: value for key, value in layer.get_config().items()
+        if key in accepted and not key.endswith(("_initializer", "_regularizer", "_constraint"))
+    }
+    config["dtype"] = "float32"
+    return cls(**config)
+
+
+def tf_keras_twin(network) -> tuple[Any, dict[str, Any]]:
+    """The tf_keras twin of a float32 Keras 3 inference network, and the twin classes.
+
+    Returns:
+        (tf_keras.Model ``image`` -> heatmaps with the network's weights, twin classes).
+    """
+    import keras
+    import numpy as np
+    import tf_keras
+
+    from kpose.models.layers import GELU, ImageNormalization, KeypointConv2D, KeypointPixelShuffle
+
+    classes = _twin_classes()
+    copies: list[tuple[Any, list]] = []  # (twin layer, weights to set once built)
+
+    def operation_twin(kind: str, args: tuple) -> Any:
+        tensors = [a for a in args if not isinstance(a, (int, float))]
+        if kind not in ("Add", "Multiply"):
+            raise QATError(f"operation {kind} in the model graph has no tf_keras twin for QAT")
+        if len(tensors) == 2:
+            return getattr(tf_keras.layers, kind)()(tensors)
+        (constant,) = [a for a in args if isinstance(a, (int, float))]
+        return classes["ScalarOp"](kind, constant)(tensors[0])
+
+    def twin_of(layer):
+        if isinstance(layer, keras.Model):
+            return lambda *args, **kwargs: layer._run_through_graph(args[0], operation_fn=twin_of)
+        if not isinstance(layer, keras.layers.Layer):  # an op on KerasTensors, e.g. ``x + 3.0``
+            return lambda *args, **kwargs: operation_twin(type(layer).__name__, args)
+        name = layer.name
+        if isinstance(layer, ImageNormalization):
+            return classes["Normalization"](layer.mean, layer.std, layer.bgr, name=name)
+        if isinstance(layer, GELU):
+            return classes["Gelu"](name=name)
+        if isinstance(layer, KeypointPixelShuffle):
+            return classes["PixelShuffle"](layer.num_keypoints, layer.upscale, name=name)
+        if isinstance(layer, keras.layers.Activation) and layer.get_config()["activation"] in ("hard_swish", "hard_silu"):
+            return classes["HardSwish"](name=name)
+        if isinstance(layer, KeypointConv2D):
+            twin = tf_keras.layers.Conv2D(
+                layer.num_keypoints * layer.outputs_per_keypoint, layer.kernel_size, padding="same",
+                groups=layer.num_keypoints, use_bias=layer.use_bias, name=name,
+            )
+            from kpose.export.layers import GroupedKeypointConv2D
+
+            grouped = GroupedKeypointConv2D.from_layer(layer)
+            copies.append((twin, [np.asarray(w) for w in grouped.weights]))
+            return twin
+        twin = _standard_twin(layer, tf_keras)
+        copies.append((twin, [np.asarray(w) for w in layer.weights]))
+        return twin
+
+    image = tf_keras.Input(tuple(network.input.shape[1:]), name="image")
+    heatmaps = network._run_through_graph(image, operation_fn=twin_of)
+    model = tf_keras.Model(image, heatmaps, name=network.name)
+    for twin, weights in copies:
+        if weights:
+            twin.set_weights(weights)
+    return model, classes
+
+
+def check_twin(network, twin, crops, tolerance: float = 1e-4) -> float:
+    """Largest heatmap difference between the Keras model and its twin on ``crops``,
+    relative to the heatmaps' range; QATError above ``tolerance``."""
+    import numpy as np
+
+    images = crops.astype(np.float32)
+    want = np.asarray(network(images))
+    got = np.asarray(twin(images, training=False))
+    error = float(np.abs(got - want).max() / max(np.abs(want).max(), 1e-12))
+    if error > tolerance:
+        raise QATError(f"the tf_keras twin of {network.name!r} differs from the Keras model by {error:.2e} (relative)")
+    return error
+
+
+def quantize(twin, classes) -> Any:
+    """``tfmot.quantization.keras.quantize_model`` with configs for the twins of kpose layers."""
+    import tensorflow_model_optimization as tfmot
+    import tf_keras
+
+    api = tfmot.quantization.keras
+    configs = {
+        classes["Normalization"]: classes["OutputQuantizeConfig"],
+        classes["HardSwish"]: classes["OutputQuantizeConfig"],
+        classes["Gelu"]: classes["OutputQuantizeConfig"],
+        classes["PixelShuffle"]: classes["PassThroughQuantizeConfig"],
+        classes["ScalarOp"]: classes["OutputQuantizeConfig"],
+        tf_keras.layers.Multiply: classes["OutputQuantizeConfig"],  # not in tfmot's registry
+    }
+
+    def annotate(layer):
+        config = configs.get(type(layer))
+        return api.quantize_annotate_layer(layer, config() if config else None)
+
+    annotated = tf_keras.models.clone_model(twin, clone_function=annotate)
+    with api.quantize_scope({name: cls for name, cls in classes.items()}):
+        return api.quantize_apply(annotated)
+
+
+def fine_tune(model, config, schema, *, epochs: int, learning_rate: float, batch_size: int, steps_per_epoch: int | None):
+    """``fit`` on the config's training split with the training heatmap loss."""
+    import tensorflow as tf
+    import tf_keras
+
+    from kpose.data.pipeline import make_topdown_dataset
+    from kpose.engine.datasets import fit_inputs, read_split
+    from kpose.engine.losses import HeatmapLoss
+
+    input_size = tuple(model.input.shape[1:3])
+    samples = read_split(config.data.train, schema)
+    data = make_topdown_dataset(
+        samples, schema, input_size, batch_size, training=True, seed=config.train.seed, augment=config.data.augment
+    )
+    data = data.map(fit_inputs(["heatmaps"]), num_parallel_calls=tf.data.AUTOTUNE).map(lambda x, y: (x, y["heatmaps"]))
+    loss = HeatmapLoss(input_size)
+    model.compile(optimizer=tf_keras.optimizers.Adam(learning_rate), loss=lambda y, p: loss.call(y, p))
+    model.fit(data, epochs=epochs, steps_per_epoch=steps_per_epoch, verbose=2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m kpose.export.qat", description="QAT fine-tune and int8 export")
+    parser.add_argument("model", type=Path)
+    parser.add_argument("--config", type=Path, required=True)
+    parser.add_argument("-o", "--output", type=Path, required=True)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--learning-rate", type=float, default=1e-4)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--steps-per-epoch", type=int)
+    args = parser.parse_args(argv)
+    try:
+        return _main(args)
+    except KposeError as exc:
+        print(f"kpose qat: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _main(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from kpose.engine.config import load_config
+    from kpose.export.api import load_model, model_metadata, write_validated
+    from kpose.export.calibration import calibration_crops, resolve_calibration
+    from kpose.export.graph import float32_network, normalization_of, serving_graph
+    from kpose.export.tflite import convert_tflite, with_metadata
+    from kpose.keypoints import get_schema
+
+    if args.output.suffix != ".tflite":
+        raise QATError(f"-o {args.output}: QAT writes a .tflite file")
+    if args.epochs < 1:
+        raise QATError(f"--epochs must be >= 1, got {args.epochs}")
+    config = load_config(args.config)
+    if config.data.train is None:
+        raise QATError(f"--config {args.config}: QAT needs data.train")
+    schema = get_schema(config.data.schema)
+    keras_model = load_model(args.model)
+    normalization_of(keras_model)
+    network = float32_network(keras_model)
+    twin, classes = tf_keras_twin(network)
+    crops = np.concatenate(list(calibration_crops(resolve_calibration(args.config), schema, tuple(network.input.shape[1:3]), 16)))
+    error = check_twin(network, twin, crops)
+    print(f"tf_keras twin of {network.name}: max relative heatmap difference {error:.1e}", flush=True)
+    qat_model = quantize(twin, classes)
+    fine_tune(
+        qat_model, config, schema, epochs=args.epochs, learning_rate=args.learning_rate,
+        batch_size=args.batch_size, steps_per_epoch=args.steps_per_epoch,
+    )
+    graph = serving_graph(qat_model, schema)
+    metadata = model_metadata(keras_model, graph, schema, "qat")
+    data = with_metadata(convert_tflite(graph, "qat"), metadata)
+    path = write_validated(data, args.output, metadata)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB): {network.name}, QAT int8; loaded and ran once")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
