@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "kpose.cli.bench_cmd",
     "kpose.cli.demo_cmd",
     "kpose.cli.export_cmd",
+    "kpose.cli.qat_cmd",
 )
 
 

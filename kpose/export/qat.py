@@ -31,6 +31,9 @@ from typing import Any
 from kpose.errors import KposeError
 
 
+ERROR_PREFIX = "kpose qat: error: "
+
+
 class QATError(KposeError):
     """Quantization-aware training cannot run as asked."""
 
@@ -61,7 +64,8 @@ def run_qat(
     result = subprocess.run(command, env=env, stderr=subprocess.PIPE, text=True)
     if result.returncode != 0:
         lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
-        raise QATError(lines[-1] if lines else f"QAT subprocess exited with {result.returncode}")
+        message = lines[-1].removeprefix(ERROR_PREFIX) if lines else f"QAT subprocess exited with {result.returncode}"
+        raise QATError(message)
     return Path(output)
 
 
@@ -321,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _main(args)
     except KposeError as exc:
-        print(f"kpose qat: error: {exc}", file=sys.stderr)
+        print(f"{ERROR_PREFIX}{exc}", file=sys.stderr)
         return 2
 
 
