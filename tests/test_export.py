@@ -144,3 +144,20 @@ def test_row_maxpool_decoder_is_the_exact_argmax_ties_included():
     want_coords, want_scores = decoders.locate_argmax(maps)
     np.testing.assert_array_equal(coords.numpy(), want_coords)
     np.testing.assert_array_equal(scores.numpy(), want_scores)
+
+
+def test_an_op_without_a_builtin_names_the_op_and_layer_and_writes_nothing(tmp_path):
+    tf = pytest.importorskip("tensorflow")
+    from kpose.models.layers import ImageNormalization
+
+    class Bessel(keras.layers.Layer):
+        def call(self, x):
+            return tf.math.special.bessel_i0e(x)  # no TFLite builtin
+
+    image = keras.Input((64, 64, 3), name="image")
+    x = ImageNormalization([0, 0, 0], [1, 1, 1], name="normalize")(image)
+    x = Bessel(name="odd_layer")(keras.layers.Conv2D(17, 1)(x))
+    model = keras.Model(image, {"heatmaps": x}, name="odd")
+    with pytest.raises(ExportError, match=r"op BesselI0e \(layer odd_layer\) has no TFLite builtin"):
+        export_model(model, tmp_path / "odd.tflite")
+    assert list(tmp_path.iterdir()) == []

@@ -62,10 +62,14 @@ def _layer_names(model: tf.Module) -> set[str]:
 
 def _explain_conversion_error(error: Exception, graph: ServingGraph) -> ExportError:
     """The converter's error as one line naming the TF op(s) and the Keras layer(s)."""
-    text = str(error)
+    # ConverterError carries structured errors whose locations name the Keras scopes.
+    text = "\n".join([str(error), *(str(detail) for detail in getattr(error, "errors", ()))])
     ops = sorted(set(re.findall(r"'tf\.(\w+)' op", text)))
-    locations = re.findall(r'loc\((?:fused\[)?"([^"]+)"', text)
-    scopes = {re.sub(r"_\d+$", "", part) for location in locations for part in location.split("/")}
+    # Locations read like "model_1/layer_1/op/Op@__inference_serve_12": Keras name scopes.
+    scopes = set()
+    for location in re.findall(r'"([^"\s]+)@__inference', text):
+        for part in location.split("/"):
+            scopes |= {part, re.sub(r"_\d+$", "", part)}
     layers = sorted(scopes & _layer_names(graph.network))
     if not ops:
         last = text.strip().splitlines()[-1] if text.strip() else type(error).__name__
