@@ -6,7 +6,8 @@ size, median latency of one crop at 1 and 2 threads with ai-edge-litert (XNNPACK
 default delegate) or onnxruntime, the share of that time spent in the in-graph decoder
 (the decoder alone, exported the same way on heatmaps of the same size and timed in the
 same interpreter), and the ops that XNNPACK does not take (they run in TFLite's reference
-kernels; the fewer the better). Medians of ``--repeats`` runs after a warm-up, milliseconds.
+kernels; the fewer the better). Medians of ``--repeats`` runs after a warm-up, milliseconds,
+timed in round-robin passes over the files so that load from other processes hits all alike.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ DEFAULT_MODEL = "srhead_mobilenetv3_small"
 DEFAULT_OPTIONS = {"feature": "F3", "scale": 1.0}  # the quickstart's edge model
 FLAVOURS = ("none", "fp16", "dynamic", "int8", "int16x8", "onnx")
 THREADS = (1, 2)
+WARMUP = 5
+ROUNDS = 5
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,16 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep", type=Path, help="folder to keep the exported files in")
 
 
-def median_ms(call: Callable[[], Any], repeats: int, warmup: int = 5) -> float:
+def median_ms(call: Callable[[], Any], repeats: int) -> float:
     """Median wall time of ``call()`` in milliseconds."""
-    for _ in range(warmup):
-        call()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+    return interleaved_medians({"call": call}, repeats, rounds=1)["call"]
 
 
 def ops_outside_xnnpack(path: Path) -> dict[str, int]:
@@ -82,24 +78,38 @@ def _crop(input_size: tuple[int, int]) -> np.ndarray:
     return np.random.default_rng(0).integers(0, 256, (1, *input_size, 3)).astype(np.uint8)
 
 
-def measure_file(path: Path, repeats: int, decoder_file: Path | None = None) -> dict[str, Any]:
-    """One table row: size, latency per thread count, decoder share, ops outside XNNPACK."""
+def interleaved_medians(calls: dict[Any, Callable[[], Any]], repeats: int, rounds: int = ROUNDS) -> dict[Any, float]:
+    """Median ms of each call, timed in ``rounds`` round-robin passes of ``repeats / rounds``
+    runs each, so that a change in machine load (a shared CPU) hits every call alike."""
+    for call in calls.values():
+        for _ in range(WARMUP):
+            call()
+    times: dict[Any, list[float]] = {key: [] for key in calls}
+    for _ in range(rounds):
+        for key, call in calls.items():
+            for _ in range(max(1, repeats // rounds)):
+                start = time.perf_counter()
+                call()
+                times[key].append((time.perf_counter() - start) * 1e3)
+    return {key: statistics.median(values) for key, values in times.items()}
+
+
+def measure_files(paths: list[Path], repeats: int) -> dict[Path, dict[str, Any]]:
+    """Per file: size, runtime, flavour, and median latency of one crop per thread count."""
     from kpose.runtime.backends import open_backend
 
-    row: dict[str, Any] = {"file": path.name, "size_mb": round(path.stat().st_size / 1e6, 2)}
-    crop = None
+    rows: dict[Path, dict[str, Any]] = {path: {"file": path.name, "size_mb": round(path.stat().st_size / 1e6, 2)} for path in paths}
     for threads in THREADS:
-        backend = open_backend(path, threads=threads)
-        crop = _crop(backend.input_size) if crop is None else crop
-        row["flavour"] = backend.metadata.quantization if path.suffix == ".tflite" else "onnx"
-        row["runtime"] = backend.interpreter.split(".")[0]
-        row[f"ms_{threads}t"] = round(median_ms(lambda: backend.run(crop), repeats), 2)
-    if decoder_file is not None:
-        row["decoder_ms"] = round(decoder_latency(decoder_file, repeats), 3)
-        row["decoder_share"] = round(row["decoder_ms"] / row["ms_1t"], 4)
-    if path.suffix == ".tflite":
-        row["outside_xnnpack"] = ops_outside_xnnpack(path)
-    return row
+        calls = {}
+        for path in paths:
+            backend = open_backend(path, threads=threads)
+            rows[path]["flavour"] = backend.metadata.quantization if path.suffix == ".tflite" else "onnx"
+            rows[path]["runtime"] = backend.interpreter.split(".")[0]
+            crop = _crop(backend.input_size)
+            calls[path] = lambda backend=backend, crop=crop: backend.run(crop)
+        for path, ms in interleaved_medians(calls, repeats).items():
+            rows[path][f"ms_{threads}t"] = round(ms, 2)
+    return rows
 
 
 def decoder_latency(path: Path, repeats: int) -> float:
@@ -185,7 +195,7 @@ def format_rows(rows: list[dict[str, Any]]) -> str:
             "decoder_share": f"{100 * row['decoder_share']:.1f}%" if "decoder_share" in row else "-",
             "outside_xnnpack": "-" if outside is None else (", ".join(f"{k} x{v}" for k, v in outside.items()) or "none"),
         })
-    columns = ["file", "flavour", "runtime", "size_mb", "ms_1t", "ms_2t", "decoder_share", "outside_xnnpack"]
+    columns = ["model", "file", "flavour", "runtime", "size_mb", "ms_1t", "ms_2t", "decoder_share", "outside_xnnpack"]
     return format_table(shown, columns)
 
 
@@ -196,19 +206,25 @@ def run(args: argparse.Namespace) -> int:
         folder = args.keep or Path(scratch)
         folder.mkdir(parents=True, exist_ok=True)
         files = list(args.files) if args.files else export_flavours(args, folder)
+        rows = measure_files(files, args.repeats)
         decoders: dict[tuple, dict[str, Path]] = {}
-        rows = []
-        for path in files:
+        for path, row in rows.items():
             meta = read_metadata(path)
             key = (meta.heatmap_size, meta.keypoint_schema.num_keypoints)
             if key not in decoders:
-                target = Path(tempfile.mkdtemp(dir=scratch))
-                decoders[key] = write_decoder_files(target, *key)
-            decoder = decoders[key]["onnx" if path.suffix == ".onnx" else "tflite"]
-            rows.append({"model": meta.model_name, **measure_file(path, args.repeats, decoder)})
+                decoders[key] = write_decoder_files(Path(tempfile.mkdtemp(dir=scratch)), *key)
+            row["model"] = meta.model_name
+            row["decoder_ms"] = round(decoder_latency(decoders[key][path.suffix.lstrip(".")], args.repeats), 3)
+            row["decoder_share"] = round(row["decoder_ms"] / row["ms_1t"], 4)
+            if path.suffix == ".tflite":
+                row["outside_xnnpack"] = ops_outside_xnnpack(path)
+        rows = list(rows.values())
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
-        print(f"latency of one crop, median of {args.repeats} runs (ms); decoder share at 1 thread")
+        print(
+            f"latency of one crop, median of {args.repeats} runs in {ROUNDS} interleaved rounds (ms); "
+            "decoder share at 1 thread"
+        )
         print(format_rows(rows))
     return 0
