@@ -213,3 +213,13 @@ def test_mirrored_strategy_matches_single_device(tmp_path, synth):
         losses[kind] = result["loss"][0]
     # BatchNorm statistics are per replica (4 crops instead of 8), so the match is close, not exact
     assert losses["mirrored"] == pytest.approx(losses["default"], rel=0.1)
+
+
+
+def test_multi_worker_is_refused_with_the_reason(tmp_path, synth):
+    """Keras 3 fit cannot run MultiWorkerMirroredStrategy (upstream bug): a clear error, not a hang."""
+    from kpose.engine.fit import train
+
+    config = load_config(write_config(tmp_path / "c.yaml", synth, **{"train.distribution": "multi_worker"}))
+    with pytest.raises(ConfigError, match="multi_worker is not supported.*20585"):
+        train(config)

@@ -48,8 +48,11 @@ class TrainResult:
 
 
 def make_strategy(kind: str) -> tf.distribute.Strategy:
-    """``default`` (one device), ``mirrored`` (all local GPUs, else all logical CPUs) or
-    ``multi_worker`` (hosts from ``TF_CONFIG``)."""
+    """``default`` (one device) or ``mirrored`` (all local GPUs, else all logical CPUs).
+
+    ``multi_worker`` is refused: Keras 3's ``fit`` cannot run under
+    ``MultiWorkerMirroredStrategy`` (it reduces the first data batch and the loss across
+    workers in ways the collective ops reject; keras-team/keras#20585, open upstream)."""
     if kind == "default":
         return tf.distribute.get_strategy()
     if kind == "mirrored":
@@ -57,7 +60,11 @@ def make_strategy(kind: str) -> tf.distribute.Strategy:
         devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
         return tf.distribute.MirroredStrategy(devices=devices)
     if kind == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        raise ConfigError(
+            "train.distribution: multi_worker is not supported: Keras 3 model.fit fails under "
+            "MultiWorkerMirroredStrategy (keras-team/keras#20585); train on one host with "
+            "'mirrored' (all its GPUs)"
+        )
     raise ConfigError(f"train.distribution: unknown strategy {kind!r}")
 
 
