@@ -32,7 +32,7 @@ def test_srpose_with_gelu_exports_to_both_formats(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", list_models("topdown"))
 def test_every_model_exports_float_tflite_and_onnx(name, tmp_path):
     model = create_model(name, "coco", SMALL)
     _export_and_run(model, tmp_path / "m.tflite")

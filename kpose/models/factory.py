@@ -24,22 +24,26 @@ DEFAULT_INPUT_SIZE = (256, 192)
 INPUT_MULTIPLE = 32
 
 
-def list_models() -> list[str]:
-    """Every registered model name, ``<head>_<backbone>``, for the head/backbone pairs that fit."""
+def list_models(task: str | None = None) -> list[str]:
+    """Registered model names, ``<head>_<backbone>``, for the head/backbone pairs that fit;
+    only those of ``task`` (``"topdown"`` or ``"bottomup"``) when given."""
     return [
         f"{head.name}_{backbone.name}"
         for head in HEADS.values()
         for backbone in BACKBONES.values()
-        if head.unsupported(backbone) is None
+        if head.unsupported(backbone) is None and task in (None, head.task)
     ]
 
 
 def parse_model_name(name: str) -> tuple[HeadSpec, BackboneSpec]:
-    """The head and backbone of ``"<head>_<backbone>"``; ConfigError listing valid names."""
-    head_name, _, backbone_name = str(name).partition("_")
-    if head_name not in HEADS or not backbone_name:
+    """The head and backbone of ``"<head>_<backbone>"`` (the longest head name that prefixes
+    it: ``srhead_ae_resnet50`` is head ``srhead_ae``); ConfigError listing valid names."""
+    name = str(name)
+    prefixes = [head for head in HEADS if name.startswith(f"{head}_")]
+    if not prefixes:
         raise ConfigError(f"unknown model {name!r}; valid models: {', '.join(list_models())}")
-    head = HEADS[head_name]
+    head = HEADS[max(prefixes, key=len)]
+    backbone_name = name[len(head.name) + 1 :]
     try:
         backbone = get_backbone(backbone_name)
     except ConfigError as exc:
@@ -136,18 +140,23 @@ def assemble_model(
     return keras.Model(image, outputs, name=name)
 
 
+DEPLOY_OUTPUTS = ("heatmaps", "tags")
+
+
 def inference_model(model: keras.Model) -> keras.Model:
-    """The deploy graph: only the ``heatmaps`` output, sharing the training model's weights.
+    """The deploy graph: only the ``heatmaps`` output (and a bottom-up model's ``tags``),
+    sharing the training model's weights.
 
     For SRPose this drops M_LR and the three supervision SR heads (and the layers only they
-    use); a single-output model is returned as is.
+    use); a model with deploy outputs only is returned as is.
 
     Returns:
-        keras.Model: ``image`` -> {"heatmaps": (B, h, w, K)}.
+        keras.Model: ``image`` -> {"heatmaps": (B, h, w, K)[, "tags": (B, h, w, K)]}.
     """
     outputs = model.output
     if not isinstance(outputs, dict) or "heatmaps" not in outputs:
         raise ConfigError(f"model {model.name!r} has no output named 'heatmaps'")
-    if len(outputs) == 1:
+    kept = {name: outputs[name] for name in DEPLOY_OUTPUTS if name in outputs}
+    if len(kept) == len(outputs):
         return model
-    return keras.Model(model.input, {"heatmaps": outputs["heatmaps"]}, name=model.name)
+    return keras.Model(model.input, kept, name=model.name)

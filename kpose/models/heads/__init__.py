@@ -10,6 +10,7 @@ from typing import Any, Callable
 import keras
 
 from kpose.models.backbones import LEVELS, BackboneSpec
+from kpose.models.heads.bottomup import build_ae, build_srhead_ae
 from kpose.models.heads.mr import build_mrfeanet, build_mrheatnet
 from kpose.models.heads.simple import build_simple, simple_levels
 from kpose.models.heads.sr import build_srhead, sr_levels, sr_head
@@ -53,12 +54,15 @@ class HeadSpec:
         build: ``build(features, backbone, num_keypoints, **options) -> {output name: tensor}``.
         levels: ``levels(backbone, **options)``: the pyramid levels ``build`` reads.
         unsupported: ``unsupported(backbone)``: why the head cannot sit on it, or None.
+        task: ``"topdown"`` (heatmaps of one person's crop) or ``"bottomup"`` (heatmaps and
+            associative-embedding tags of a whole image).
     """
 
     name: str
     build: HeadBuilder
     levels: Callable[..., tuple[str, ...]]
     unsupported: Callable[[BackboneSpec], str | None] = _any_backbone
+    task: str = "topdown"
 
     @property
     def options(self) -> dict[str, Any]:
@@ -87,6 +91,8 @@ HEADS: dict[str, HeadSpec] = {
         ),
         HeadSpec("mrfeanet1", partial(build_mrfeanet, variant=1), _all_levels, _needs_bottleneck),
         HeadSpec("mrfeanet2", partial(build_mrfeanet, variant=2), _all_levels, _needs_bottleneck),
+        HeadSpec("ae", build_ae, simple_levels, task="bottomup"),
+        HeadSpec("srhead_ae", build_srhead_ae, simple_levels, task="bottomup"),
     )
 }
 
