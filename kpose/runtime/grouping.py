@@ -1,0 +1,239 @@
+"""Bottom-up grouping by associative embedding (Newell et al., 2017), in numpy.
+
+A bottom-up model predicts, for a whole image, heatmaps ``(h, w, K)`` with one peak per person
+and keypoint type, and tags ``(h, w, K)`` (or ``(h, w, K, D)`` after a flip test): the
+keypoints of one person carry similar tags, those of different people dissimilar ones.
+Grouping turns them into people in three steps:
+
+1. :func:`find_candidates`: heatmap NMS (a max-pool keeps local maxima), the ``top_k`` peaks
+   per keypoint type, each moved a quarter pixel toward its higher neighbour ("adjust"),
+   with its score and its tag. The exported graph computes exactly these candidates.
+2. :func:`group_candidates`: keypoint types one at a time; each candidate above the detection
+   threshold joins the person whose mean tag is nearest (cost ``round(distance) * 100 -
+   score``, greedy, within ``tag_threshold``) or starts a new person.
+3. :func:`refine_people` ("refine"): a person's missing keypoint takes the candidate of
+   that type whose tag is nearest the person's tag, so every person has K keypoints.
+
+Only numpy: it runs on a device, behind :mod:`~kpose.runtime.backends`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from kpose.codecs.decoders import flip_back
+from kpose.geometry.affine import heatmap_to_input
+
+TOP_K = 30
+DETECTION_THRESHOLD = 0.1
+TAG_THRESHOLD = 1.0
+# matching cost: tag distance rounded to whole units first, then heatmap score (as MMPose)
+_TAG_COST = 100.0
+
+
+def nms_kernel_for_stride(stride: float) -> int:
+    """Odd max-pool kernel covering a Gaussian target (sigma 2 at stride 4, 8 at stride 1):
+    5 at stride 4, 9 at stride 2, 17 at stride 1."""
+    return 2 * int(np.ceil(8.0 / stride)) + 1
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """The ``M`` best heatmap peaks of each keypoint type of one image.
+
+    Attributes:
+        coords: ``(K, M, 2)`` float (x, y) in input pixels.
+        scores: ``(K, M)`` heatmap values at the peaks (0 where fewer than M peaks exist).
+        tags: ``(K, M, D)`` the tags at the peaks.
+    """
+
+    coords: np.ndarray
+    scores: np.ndarray
+    tags: np.ndarray
+
+    @property
+    def num_keypoints(self) -> int:
+        return self.scores.shape[0]
+
+
+def _as_tags(tags: np.ndarray) -> np.ndarray:
+    """Tags as ``(h, w, K, D)``."""
+    tags = np.asarray(tags, dtype=np.float32)
+    return tags[..., None] if tags.ndim == 3 else tags
+
+
+def heatmap_nms(heatmaps: np.ndarray, kernel: int) -> np.ndarray:
+    """``(h, w, K)`` heatmaps with every value that is not its ``kernel`` x ``kernel``
+    neighbourhood's maximum set to 0 (padding outside the map counts as -inf)."""
+    pad = kernel // 2
+    padded = np.pad(heatmaps, ((pad, pad), (pad, pad), (0, 0)), constant_values=-np.inf)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (kernel, kernel), axis=(0, 1))
+    pooled = windows.max(axis=(-2, -1))
+    return np.where(pooled == heatmaps, heatmaps, 0.0).astype(heatmaps.dtype)
+
+
+def _quarter_shift(heatmaps: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``(K, M, 2)`` offsets of a quarter pixel toward the higher neighbour on each axis of
+    integer peaks ``x, y (K, M)`` (0 on the border), as :func:`kpose.codecs.refine_quarter`."""
+    h, w, k = heatmaps.shape
+    ch = np.arange(k)[:, None]
+    right = heatmaps[y, np.minimum(x + 1, w - 1), ch]
+    left = heatmaps[y, np.maximum(x - 1, 0), ch]
+    down = heatmaps[np.minimum(y + 1, h - 1), x, ch]
+    up = heatmaps[np.maximum(y - 1, 0), x, ch]
+    dx = np.sign(right - left) * ((x > 0) & (x < w - 1))
+    dy = np.sign(down - up) * ((y > 0) & (y < h - 1))
+    return 0.25 * np.stack([dx, dy], axis=-1)
+
+
+def find_candidates(
+    heatmaps: np.ndarray,
+    tags: np.ndarray,
+    stride: float = 1.0,
+    top_k: int = TOP_K,
+    nms_kernel: int | None = None,
+) -> Candidates:
+    """Heatmap NMS, the ``top_k`` peaks per keypoint type, quarter-pixel adjust.
+
+    Args:
+        heatmaps: ``(h, w, K)`` float.
+        tags: ``(h, w, K)`` or ``(h, w, K, D)``.
+        stride: input pixels per heatmap pixel (coordinates come back in input pixels).
+        top_k: M, candidates per keypoint type (the most people an image can hold).
+        nms_kernel: odd max-pool kernel; default :func:`nms_kernel_for_stride`.
+
+    Returns:
+        :class:`Candidates`, best first per keypoint type.
+    """
+    heatmaps = np.asarray(heatmaps, dtype=np.float32)
+    tags = _as_tags(tags)
+    h, w, k = heatmaps.shape
+    peaks = heatmap_nms(heatmaps, nms_kernel or nms_kernel_for_stride(stride))
+    flat = peaks.reshape(h * w, k).T  # (K, h*w)
+    m = min(top_k, h * w)
+    best = np.argsort(-flat, axis=1, kind="stable")[:, :m]  # (K, M)
+    scores = np.take_along_axis(flat, best, axis=1)
+    y, x = np.divmod(best, w)
+    coords = np.stack([x, y], axis=-1).astype(np.float32) + _quarter_shift(heatmaps, x, y)
+    peak_tags = tags[y, x, np.arange(k)[:, None]]  # (K, M, D)
+    return Candidates(heatmap_to_input(coords, stride).astype(np.float32), scores, peak_tags)
+
+
+def group_candidates(
+    candidates: Candidates,
+    detection_threshold: float = DETECTION_THRESHOLD,
+    tag_threshold: float = TAG_THRESHOLD,
+    order: Sequence[int] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Match candidates into people by tag distance and heatmap score.
+
+    Args:
+        candidates: from :func:`find_candidates`.
+        detection_threshold: candidates scoring at most this are ignored.
+        tag_threshold: a candidate joins a person only if its tag is nearer than this to the
+            person's mean tag (L2 over D).
+        order: the keypoint types in the order they are matched (default: schema order).
+
+    Returns:
+        ``people (N, K, 3)`` float32 (x, y in input pixels, score; score 0 where missing) and
+        ``person_tags (N, D)`` (mean tag of each person's keypoints).
+    """
+    k, _, d = candidates.tags.shape
+    people: list[np.ndarray] = []
+    tag_sums: list[np.ndarray] = []
+    counts: list[int] = []
+    for joint in range(k) if order is None else order:
+        keep = np.flatnonzero(candidates.scores[joint] > detection_threshold)
+        if keep.size == 0:
+            continue
+        coords, scores, tags = (
+            candidates.coords[joint, keep], candidates.scores[joint, keep], candidates.tags[joint, keep]
+        )
+        owner = np.full(keep.size, -1)
+        if people:
+            person_tags = np.stack(tag_sums) / np.asarray(counts, dtype=np.float32)[:, None]
+            dist = np.linalg.norm(tags[:, None, :] - person_tags[None], axis=-1)  # (M, P)
+            cost = np.round(dist) * _TAG_COST - scores[:, None]
+            taken = np.zeros(len(people), bool)
+            for flat in np.argsort(cost, axis=None, kind="stable"):
+                c, p = divmod(int(flat), len(people))
+                if owner[c] < 0 and not taken[p] and dist[c, p] < tag_threshold:
+                    owner[c], taken[p] = p, True
+        for c in range(keep.size):
+            if owner[c] < 0:
+                owner[c] = len(people)
+                people.append(np.zeros((k, 3), np.float32))
+                tag_sums.append(np.zeros(d, np.float32))
+                counts.append(0)
+            p = owner[c]
+            people[p][joint] = (*coords[c], scores[c])
+            tag_sums[p] += tags[c]
+            counts[p] += 1
+    if not people:
+        return np.zeros((0, k, 3), np.float32), np.zeros((0, d), np.float32)
+    person_tags = np.stack(tag_sums) / np.asarray(counts, dtype=np.float32)[:, None]
+    return np.stack(people), person_tags.astype(np.float32)
+
+
+def refine_people(people: np.ndarray, person_tags: np.ndarray, candidates: Candidates) -> np.ndarray:
+    """Fill each person's missing keypoints (score 0) with the candidate of that type whose
+    tag is nearest the person's (cost ``round(distance) * 100 - score``, candidates with a
+    positive score only). Returns a new ``(N, K, 3)`` array."""
+    people = people.copy()
+    for p, person in enumerate(people):
+        for joint in np.flatnonzero(person[:, 2] <= 0):
+            valid = candidates.scores[joint] > 0
+            if not valid.any():
+                continue
+            dist = np.linalg.norm(candidates.tags[joint] - person_tags[p], axis=-1)
+            cost = np.where(valid, np.round(dist) * _TAG_COST - candidates.scores[joint], np.inf)
+            best = int(np.argmin(cost))
+            person[joint] = (*candidates.coords[joint, best], candidates.scores[joint, best])
+    return people
+
+
+def group_people(
+    candidates: Candidates,
+    detection_threshold: float = DETECTION_THRESHOLD,
+    tag_threshold: float = TAG_THRESHOLD,
+    refine: bool = True,
+    max_people: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Candidates to people: :func:`group_candidates`, optionally :func:`refine_people`.
+
+    Returns:
+        ``people (N, K, 3)`` (x, y in input pixels, score) and ``scores (N,)``, the mean
+        keypoint score of each person, best first (at most ``max_people``).
+    """
+    people, person_tags = group_candidates(candidates, detection_threshold, tag_threshold)
+    if refine and len(people):
+        people = refine_people(people, person_tags, candidates)
+    scores = people[:, :, 2].mean(axis=1) if len(people) else np.zeros(0, np.float32)
+    best = np.argsort(-scores, kind="stable")[:max_people]
+    return people[best], scores[best].astype(np.float32)
+
+
+def flip_merge(
+    heatmaps: np.ndarray,
+    tags: np.ndarray,
+    flipped_heatmaps: np.ndarray,
+    flipped_tags: np.ndarray,
+    flip_index: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Flip test: average the heatmaps of the image and of its mirror (un-flipped, left and
+    right swapped) and stack both tags.
+
+    Args:
+        heatmaps, tags: ``(h, w, K)`` of the image.
+        flipped_heatmaps, flipped_tags: ``(h, w, K)`` of the horizontally flipped image.
+        flip_index: ``(K,)`` from the keypoint schema.
+
+    Returns:
+        ``heatmaps (h, w, K)`` and ``tags (h, w, K, 2)``.
+    """
+    back = flip_back(np.stack([flipped_heatmaps, flipped_tags]), flip_index)
+    merged = 0.5 * (np.asarray(heatmaps, np.float32) + back[0])
+    return merged.astype(np.float32), np.stack([tags, back[1]], axis=-1).astype(np.float32)

@@ -1,0 +1,133 @@
+"""Associative-embedding grouping (kpose.runtime.grouping) on hand-made heatmaps and tags."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from kpose.codecs.gaussian import encode_heatmaps
+from kpose.runtime.grouping import (
+    find_candidates,
+    flip_merge,
+    group_people,
+    heatmap_nms,
+    nms_kernel_for_stride,
+)
+
+SIZE = (64, 64)
+
+
+def render(people: list[dict], size=SIZE, stride: int = 1, sigma: float = 2.0):
+    """Heatmaps (h, w, K) = max over people of their Gaussians (peak = the keypoint's score),
+    tags (h, w, K) = the tag of the person whose Gaussian is highest there (+ noise)."""
+    kps = np.array([p["keypoints"] for p in people], np.float64)  # (P, K, 2)
+    maps, _ = encode_heatmaps(kps, np.ones(kps.shape[:2]), size, stride, sigma)  # (P, h, w, K)
+    maps *= np.array([p.get("scores", 1.0) * np.ones(kps.shape[1]) for p in people])[:, None, None, :]
+    owner = maps.argmax(axis=0)
+    rng = np.random.default_rng(0)
+    tags = np.array([p["tag"] for p in people], np.float32)[owner]
+    tags += rng.uniform(-0.2, 0.2, tags.shape).astype(np.float32)
+    return maps.max(axis=0).astype(np.float32), tags
+
+
+# Person A's keypoints lie nearer person B's than its own (and the other way round): only
+# the tags tell them apart.
+A = {"keypoints": [(10, 10), (52, 14), (14, 52)], "tag": 0.0}
+B = {"keypoints": [(50, 50), (18, 12), (56, 20)], "tag": 3.0}
+
+
+def as_sets(people: np.ndarray) -> list[np.ndarray]:
+    return sorted((p[:, :2] for p in people), key=lambda xy: tuple(xy[0]))
+
+
+def test_two_people_with_crossed_keypoints_are_split_by_their_tags() -> None:
+    heatmaps, tags = render([A, B])
+    people, scores = group_people(find_candidates(heatmaps, tags, stride=1, nms_kernel=5))
+    assert people.shape == (2, 3, 3)
+    found = as_sets(people)
+    np.testing.assert_allclose(found[0], A["keypoints"], atol=0.5)
+    np.testing.assert_allclose(found[1], B["keypoints"], atol=0.5)
+    assert np.all(people[:, :, 2] > 0.9) and np.all(scores > 0.9)
+
+
+def test_swapping_the_tags_swaps_the_people() -> None:
+    crossed = {"keypoints": A["keypoints"][:1] + B["keypoints"][1:], "tag": 0.0}
+    other = {"keypoints": B["keypoints"][:1] + A["keypoints"][1:], "tag": 3.0}
+    heatmaps, tags = render([crossed, other])
+    people, _ = group_people(find_candidates(heatmaps, tags, nms_kernel=5))
+    found = as_sets(people)
+    np.testing.assert_allclose(found[0], crossed["keypoints"], atol=0.5)
+    np.testing.assert_allclose(found[1], other["keypoints"], atol=0.5)
+
+
+def test_an_empty_image_gives_no_people() -> None:
+    heatmaps = np.random.default_rng(1).uniform(0, 0.05, (*SIZE, 3)).astype(np.float32)
+    people, scores = group_people(find_candidates(heatmaps, np.zeros_like(heatmaps)))
+    assert people.shape == (0, 3, 3) and scores.shape == (0,)
+
+
+def test_refine_fills_a_keypoint_below_the_detection_threshold() -> None:
+    faint = dict(B, scores=np.array([1.0, 1.0, 0.05]))
+    heatmaps, tags = render([A, faint])
+    candidates = find_candidates(heatmaps, tags, nms_kernel=5)
+    plain, _ = group_people(candidates, refine=False)
+    refined, _ = group_people(candidates)
+    assert len(plain) == len(refined) == 2
+    b_plain = [p for p in plain if abs(p[0, 0] - 50) < 1][0]
+    b_refined = [p for p in refined if abs(p[0, 0] - 50) < 1][0]
+    assert b_plain[2, 2] == 0
+    np.testing.assert_allclose(b_refined[2], (56, 20, 0.05), atol=0.01)
+
+
+def test_a_third_person_with_a_distant_tag_is_a_new_person() -> None:
+    c = {"keypoints": [(30, 30), (34, 40), (40, 30)], "tag": -3.0}
+    heatmaps, tags = render([A, B, c])
+    people, _ = group_people(find_candidates(heatmaps, tags, nms_kernel=5))
+    assert len(people) == 3
+    np.testing.assert_allclose(as_sets(people)[1], c["keypoints"], atol=0.5)
+
+
+def test_candidates_are_in_input_pixels_with_quarter_adjust() -> None:
+    # stride 4: keypoint at input (41, 22) is heatmap (9.875, 5.125): peak pixel (10, 5)
+    heatmaps, tags = render([{"keypoints": [(41, 22)], "tag": 1.0}], size=(64, 64), stride=4)
+    cands = find_candidates(heatmaps, tags, stride=4, top_k=4)
+    assert cands.coords.shape == (1, 4, 2) and cands.tags.shape == (1, 4, 1)
+    # heatmap (10 - 0.25, 5 + 0.25) -> input ((u + 0.5) * 4 - 0.5): within a quarter pixel
+    np.testing.assert_allclose(cands.coords[0, 0], (40.5, 22.5), atol=1e-5)
+    assert cands.scores[0, 1] == 0  # NMS leaves one peak
+
+
+def test_heatmap_nms_keeps_separate_peaks_only() -> None:
+    heatmaps, _ = render([{"keypoints": [(10, 10)], "tag": 0}, {"keypoints": [(30, 10)], "tag": 1}])
+    peaks = heatmap_nms(heatmaps, nms_kernel_for_stride(4))
+    assert np.count_nonzero(peaks) == 2
+    assert nms_kernel_for_stride(1) == 17 and nms_kernel_for_stride(2) == 9
+
+
+def test_flip_merge_averages_mirrored_heatmaps_and_stacks_tags() -> None:
+    heatmaps, tags = render([A, B])
+    flip_index = np.array([0, 2, 1])
+    mirrored = (heatmaps[:, ::-1][..., flip_index], tags[:, ::-1][..., flip_index])
+    merged, both = flip_merge(heatmaps, tags, *mirrored, flip_index)
+    np.testing.assert_allclose(merged, heatmaps, atol=1e-6)
+    assert both.shape == (*SIZE, 3, 2)
+    np.testing.assert_allclose(both[..., 1], tags, atol=1e-6)
+    people, _ = group_people(find_candidates(merged, both, nms_kernel=5))
+    assert len(people) == 2
+
+
+def test_grouping_imports_no_tensorflow() -> None:
+    code = "import sys, kpose.runtime.grouping; assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("top_k", [1, 5])
+def test_top_k_candidates_per_keypoint_type(top_k: int) -> None:
+    heatmaps, tags = render([A, B])
+    cands = find_candidates(heatmaps, tags, nms_kernel=5, top_k=top_k)
+    assert cands.scores.shape == (3, top_k)
+    assert np.all((cands.scores > 0.9).sum(axis=1) == min(top_k, 2))
+    assert np.all(np.diff(cands.scores, axis=1) <= 0)  # best first
