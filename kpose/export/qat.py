@@ -11,7 +11,9 @@ In the subprocess:
    :class:`~kpose.models.KeypointConv2D` becomes a grouped ``Conv2D``, kpose's other layers
    get tf_keras twins), and the twin is checked to give the Keras model's heatmaps on real
    crops (:func:`check_twin`).
-2. ``quantize_model`` wraps it, with quantize configs for the twins of kpose's layers.
+2. ``quantize_model`` wraps it, with quantize configs for the twins of kpose's layers;
+   BatchNorm layers are frozen (inference mode), so fine-tuning adapts the weights to the
+   quantizers without re-estimating the trained statistics on small batches.
 3. It is fine-tuned with ``fit`` on the training config's pipeline and heatmap loss.
 4. It is converted like a PTQ file (:mod:`kpose.export.graph` serving function: uint8 in,
    in-graph decoder, keypoints and scores out, metadata inside, validated), int8 from the
@@ -269,7 +271,8 @@ def check_twin(network, twin, crops, tolerance: float = 1e-4) -> float:
 
 
 def quantize(twin, classes) -> Any:
-    """``tfmot.quantization.keras.quantize_model`` with configs for the twins of kpose layers."""
+    """``tfmot.quantization.keras.quantize_model`` with configs for the twins of kpose layers
+    and frozen BatchNorm layers."""
     import tensorflow_model_optimization as tfmot
     import tf_keras
 
@@ -287,6 +290,9 @@ def quantize(twin, classes) -> Any:
         config = configs.get(type(layer))
         return api.quantize_annotate_layer(layer, config() if config else None)
 
+    for layer in twin.layers:  # keep the trained statistics: BatchNorm runs in inference mode
+        if isinstance(layer, tf_keras.layers.BatchNormalization):
+            layer.trainable = False
     annotated = tf_keras.models.clone_model(twin, clone_function=annotate)
     with api.quantize_scope({name: cls for name, cls in classes.items()}):
         return api.quantize_apply(annotated)
