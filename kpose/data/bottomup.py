@@ -1,0 +1,274 @@
+"""The bottom-up (multi-person) ``tf.data`` pipeline: whole images in, every person's
+keypoints and an ignore mask out.
+
+Each image is resized and padded to the model's input size by one affine warp (the image's
+longer side fits the input; its centre at the input's centre), with the training
+augmentation folded into the same warp: scale, rotation, shift and horizontal flip, drawn by
+:func:`kpose.data.augment.sample_regions` (its half-body step never applies to whole images).
+
+Reading (:func:`read_multiperson`): per image, up to ``max_people`` annotated people (largest
+first) are kept; crowd regions, people without labeled keypoints and people beyond
+``max_people`` become mask boxes: the loss ignores their pixels (boxes, not segmentation
+polygons).
+
+Elements (batched): ``image`` (H, W, 3) uint8 RGB; ``keypoints`` (P, K, 2) float32 input
+pixels (flipped images have left and right swapped); ``weights`` (P, K) float32, 1 where the
+keypoint is labeled and inside the input; ``mask`` (H, W) uint8, 0 on ignored regions;
+``matrix`` (2, 3) float32 image -> input; ``image_id`` int64. No heatmaps: the loss renders
+them in the training step.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import tensorflow as tf
+
+from kpose.data.augment import AugmentConfig, sample_regions
+from kpose.data.cocofile import load_annotations
+from kpose.data.warp import warp_crop
+from kpose.errors import ConfigError, KposeError
+from kpose.geometry import affine_tf
+from kpose.keypoints import KeypointSchema, get_schema
+
+log = logging.getLogger("kpose.data")
+
+MAX_PEOPLE = 30
+
+
+@dataclass(frozen=True)
+class MultiPersonImages:
+    """Images with all their people, column-wise. N images, P people slots, Q mask boxes.
+
+    Attributes:
+        image_paths: ``(N,)`` str.
+        image_ids: ``(N,)`` int64.
+        sizes: ``(N, 2)`` int32 image (height, width).
+        keypoints: ``(N, P, K, 2)`` float32 image pixels; ``visibility`` ``(N, P, K)`` COCO
+            flags (0 in empty slots).
+        mask_boxes: ``(N, Q, 4)`` float32 ``(x, y, w, h)`` regions to ignore (zero-size in
+            empty slots).
+        source: the annotation file.
+    """
+
+    image_paths: np.ndarray
+    image_ids: np.ndarray
+    sizes: np.ndarray
+    keypoints: np.ndarray
+    visibility: np.ndarray
+    mask_boxes: np.ndarray
+    source: str = ""
+
+    def __len__(self) -> int:
+        return len(self.image_paths)
+
+
+def read_multiperson(
+    annotation_file: str | Path,
+    image_dir: str | Path,
+    schema: str | KeypointSchema = "coco",
+    max_people: int = MAX_PEOPLE,
+) -> MultiPersonImages:
+    """Every image of a COCO keypoint file with its people and ignore regions.
+
+    Images whose file is missing are dropped with a warning.
+
+    Raises:
+        AnnotationError: a malformed file (naming the field).
+        ConfigError: ``max_people`` < 1.
+        KposeError: no image file of the set exists.
+    """
+    if max_people < 1:
+        raise ConfigError(f"max_people must be >= 1, got {max_people}")
+    schema = get_schema(schema)
+    dataset, name = load_annotations(annotation_file, schema, area_from_box=1.0)
+    k = schema.num_keypoints
+    by_image: dict[int, list[dict]] = {}
+    for ann in dataset["annotations"]:
+        by_image.setdefault(ann["image_id"], []).append(ann)
+    rows, missing = [], []
+    for image in sorted(dataset["images"], key=lambda im: im["id"]):
+        path = Path(image_dir) / image["file_name"]
+        if not path.exists():
+            missing.append(str(path))
+            continue
+        anns = sorted(by_image.get(image["id"], []), key=lambda a: -a["area"])
+        people = [a for a in anns if not a["iscrowd"] and a["num_keypoints"] > 0]
+        ignored = [a for a in anns if a["iscrowd"] or a["num_keypoints"] == 0] + people[max_people:]
+        rows.append((str(path), image, people[:max_people], ignored))
+    if missing:
+        log.warning("%s: %d image files missing, dropped (first: %s)", name, len(missing), missing[0])
+    if not rows:
+        raise KposeError(f"{name}: none of the images exists under {image_dir}")
+    n, q = len(rows), max(1, max(len(r[3]) for r in rows))
+    keypoints = np.zeros((n, max_people, k, 3), np.float32)
+    mask_boxes = np.zeros((n, q, 4), np.float32)
+    for i, (_, _, people, ignored) in enumerate(rows):
+        for p, ann in enumerate(people):
+            keypoints[i, p] = np.reshape(ann["keypoints"], (k, 3))
+        for j, ann in enumerate(ignored):
+            mask_boxes[i, j] = ann["bbox"]
+    return MultiPersonImages(
+        image_paths=np.array([r[0] for r in rows]),
+        image_ids=np.array([r[1]["id"] for r in rows], np.int64),
+        sizes=np.array([(r[1]["height"], r[1]["width"]) for r in rows], np.int32),
+        keypoints=keypoints[..., :2],
+        visibility=keypoints[..., 2],
+        mask_boxes=mask_boxes,
+        source=name,
+    )
+
+
+def whole_image_region(sizes: tf.Tensor, input_size: tuple[int, int]) -> tuple[tf.Tensor, tf.Tensor]:
+    """``center (B, 2)`` and ``scale (B, 2)`` (image pixels, the input's aspect) of the
+    smallest region holding the whole image: the image fits the input, padded."""
+    out_h, out_w = input_size
+    size_xy = tf.cast(tf.reverse(sizes, axis=[-1]), tf.float32)
+    center = (size_xy - 1.0) / 2.0
+    width = tf.maximum(size_xy[..., 0], size_xy[..., 1] * out_w / out_h)
+    return center, tf.stack([width, width * out_h / out_w], axis=-1)
+
+
+def draw_mask(mask_boxes: np.ndarray, matrix: np.ndarray, input_size: tuple[int, int]) -> np.ndarray:
+    """``(H, W)`` uint8 mask: 1 everywhere but inside the (warped) ``(Q, 4)`` image-pixel
+    boxes, 0 there."""
+    mask = np.ones(input_size, np.uint8)
+    for x, y, w, h in mask_boxes:
+        if w <= 0 or h <= 0:
+            continue
+        corners = np.array([[x, y, 1], [x + w, y, 1], [x + w, y + h, 1], [x, y + h, 1]], np.float64)
+        cv2.fillConvexPoly(mask, np.round(corners @ np.asarray(matrix, np.float64).T).astype(np.int32), 0)
+    return mask
+
+
+def _plan(
+    s: dict[str, tf.Tensor],
+    seed: tf.Tensor,
+    schema: KeypointSchema,
+    augment: AugmentConfig | None,
+    input_size: tuple[int, int],
+) -> dict[str, tf.Tensor]:
+    """Warp matrix, keypoints and weights of a block of images ``(B, ...)``."""
+    out_h, out_w = input_size
+    center, scale = whole_image_region(s["size"], input_size)
+    if augment is not None:
+        batch = tf.shape(center)[0]
+        no_keypoints = tf.zeros([batch, schema.num_keypoints, 2])  # whole images: no half body
+        center, scale, rotation, flip = sample_regions(
+            seed, center, scale, no_keypoints, no_keypoints[..., 0], schema, augment, out_w / out_h
+        )
+    else:
+        rotation = tf.zeros_like(center[:, 0])
+        flip = tf.zeros_like(rotation, tf.bool)
+    matrix = affine_tf.crop_matrix(center, scale, input_size, rotation, flip)  # (B, 2, 3)
+    keypoints = affine_tf.transform_points(s["keypoints"], matrix[:, None])  # (B, P, K, 2)
+    visibility = s["visibility"]
+    flip_index = tf.constant(schema.flip_index, tf.int32)
+    keypoints = tf.where(flip[:, None, None, None], tf.gather(keypoints, flip_index, axis=2), keypoints)
+    visibility = tf.where(flip[:, None, None], tf.gather(visibility, flip_index, axis=2), visibility)
+    inside = tf.reduce_all((keypoints >= -0.5) & (keypoints <= [out_w - 0.5, out_h - 0.5]), axis=-1)
+    return {
+        "path": s["path"],
+        "mask_boxes": s["mask_boxes"],
+        "image_id": s["image_id"],
+        "matrix": matrix,
+        "keypoints": keypoints,
+        "weights": tf.cast((visibility > 0) & inside, tf.float32),
+    }
+
+
+def _load(plan: dict[str, tf.Tensor], input_size: tuple[int, int]) -> dict[str, tf.Tensor]:
+    """Decode and warp one planned image and draw its mask."""
+    image = tf.io.decode_image(tf.io.read_file(plan["path"]), channels=3, expand_animations=False)
+    warp = functools.partial(warp_crop, output_size=input_size)
+    crop = tf.numpy_function(warp, [image, plan["matrix"]], tf.uint8, stateful=False)
+    mask = tf.numpy_function(
+        functools.partial(draw_mask, input_size=input_size), [plan["mask_boxes"], plan["matrix"]],
+        tf.uint8, stateful=False,
+    )
+    return {
+        "image": tf.ensure_shape(crop, [*input_size, 3]),
+        "mask": tf.ensure_shape(mask, input_size),
+        **{key: plan[key] for key in ("keypoints", "weights", "matrix", "image_id")},
+    }
+
+
+def make_bottomup_dataset(
+    images: MultiPersonImages,
+    schema: str | KeypointSchema,
+    input_size: tuple[int, int] = (512, 512),
+    batch_size: int = 16,
+    training: bool = True,
+    seed: int | None = None,
+    augment: AugmentConfig | None = None,
+    num_parallel_calls: int = tf.data.AUTOTUNE,
+    drop_remainder: bool | None = None,
+) -> tf.data.Dataset:
+    """Batches of whole images with every person's keypoints (see the module docstring).
+
+    Args:
+        images: from :func:`read_multiperson`.
+        schema: keypoint schema (its flip pairs swap left and right in flipped images).
+        input_size: model input ``(height, width)``.
+        batch_size: images per batch.
+        training: shuffle and augment (``augment``, default :class:`AugmentConfig`); else
+            keep the order, no augmentation, keep the last partial batch.
+        seed: fixes shuffling and augmentation (every epoch still draws anew).
+        drop_remainder: default ``training``.
+
+    Raises:
+        ConfigError: bad sizes, or a schema that does not match the images.
+        KposeError: fewer images than one batch with ``drop_remainder``.
+    """
+    schema = get_schema(schema)
+    input_size = (int(input_size[0]), int(input_size[1]))
+    if min(input_size) < 1 or batch_size < 1:
+        raise ConfigError(f"input_size {input_size} and batch_size {batch_size} must be positive")
+    if images.keypoints.shape[2] != schema.num_keypoints:
+        raise ConfigError(
+            f"schema {schema.name!r} has {schema.num_keypoints} keypoints but the images from "
+            f"{images.source} have {images.keypoints.shape[2]}"
+        )
+    drop_remainder = training if drop_remainder is None else drop_remainder
+    n = len(images)
+    if drop_remainder and n < batch_size:
+        raise KposeError(f"{images.source}: {n} images, fewer than one batch of {batch_size}")
+    table = {
+        "path": tf.constant(images.image_paths.astype(str)),
+        "size": tf.constant(images.sizes),
+        "keypoints": tf.constant(images.keypoints),
+        "visibility": tf.constant(images.visibility),
+        "mask_boxes": tf.constant(images.mask_boxes),
+        "image_id": tf.constant(images.image_ids),
+    }
+    plan = functools.partial(
+        _plan, schema=schema, augment=(augment or AugmentConfig()) if training else None, input_size=input_size
+    )
+
+    def plan_block(index: tf.Tensor, rand: tf.Tensor) -> dict[str, tf.Tensor]:
+        block = {key: tf.gather(column, index) for key, column in table.items()}
+        return plan(block, tf.stack([rand, tf.constant(0, tf.int64)]))
+
+    order = tf.data.Dataset.range(n)
+    if training:
+        order = order.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+    blocks = tf.data.Dataset.zip(
+        order.batch(64), tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+    )
+    dataset = (
+        blocks.map(plan_block)
+        .unbatch()
+        .map(functools.partial(_load, input_size=input_size), num_parallel_calls=num_parallel_calls,
+             deterministic=True)
+        .ignore_errors(log_warning=True)
+        .batch(batch_size, drop_remainder=drop_remainder)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    options = tf.data.Options()
+    options.deterministic = True
+    return dataset.with_options(options)
