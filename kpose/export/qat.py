@@ -14,7 +14,9 @@ In the subprocess:
 2. ``quantize_model`` wraps it, with quantize configs for the twins of kpose's layers;
    BatchNorm layers are frozen (inference mode), so fine-tuning adapts the weights to the
    quantizers without re-estimating the trained statistics on small batches.
-3. It is fine-tuned with ``fit`` on the training config's pipeline and heatmap loss.
+3. The quantizers' ranges start from the float model's activations on real crops
+   (:func:`initialize_ranges`), then the model is fine-tuned with ``fit`` on the training
+   config's pipeline and heatmap loss.
 4. It is converted like a PTQ file (:mod:`kpose.export.graph` serving function: uint8 in,
    in-graph decoder, keypoints and scores out, metadata inside, validated), int8 from the
    fake-quant ranges.
@@ -298,6 +300,38 @@ def quantize(twin, classes) -> Any:
         return api.quantize_apply(annotated)
 
 
+_RANGE_SUFFIXES = {"output_min": min, "output_max": max, "post_activation_min": min, "post_activation_max": max}
+
+
+def initialize_ranges(qat_model, twin, crops) -> int:
+    """Start every activation quantizer at the range the float twin shows on ``crops``.
+
+    tfmot starts them at [-6, 6] and moves them by an exponential average with decay 0.999,
+    so a fine-tune of a few hundred steps would keep ranges far too wide (a heatmap in
+    [0, 1] quantized on [-6, 6]). Each quantizer of a wrapped layer covers that layer's output;
+    the model's input quantizer covers 0..255. Returns the number of ranges set.
+    """
+    import numpy as np
+    import tf_keras
+
+    wrappers = [layer for layer in qat_model.layers if hasattr(layer, "layer")]
+    probe = tf_keras.Model(twin.input, [twin.get_layer(w.layer.name).output for w in wrappers])
+    observed = probe.predict(crops.astype(np.float32), verbose=0)
+    count = 0
+    for wrapper, values in zip(wrappers, observed):
+        bounds = {min: min(float(values.min()), 0.0), max: max(float(values.max()), 0.0)}
+        for variable in wrapper.weights:
+            reduce = _RANGE_SUFFIXES.get(variable.name.split("/")[-1].split(":")[0])
+            if reduce is not None:
+                variable.assign(bounds[reduce])
+                count += 1
+    for variable in qat_model.get_layer("quantize_layer").weights:
+        if variable.name.endswith(("quantize_layer_min:0", "quantize_layer_max:0")):
+            variable.assign(0.0 if "min" in variable.name.split("/")[-1] else 255.0)
+            count += 1
+    return count
+
+
 def fine_tune(model, config, schema, *, epochs: int, learning_rate: float, batch_size: int, steps_per_epoch: int | None):
     """``fit`` on the config's training split with the training heatmap loss."""
     import tensorflow as tf
@@ -357,10 +391,12 @@ def _main(args: argparse.Namespace) -> int:
     normalization_of(keras_model)
     network = float32_network(keras_model)
     twin, classes = tf_keras_twin(network)
-    crops = np.concatenate(list(calibration_crops(resolve_calibration(args.config), schema, tuple(network.input.shape[1:3]), 16)))
+    crops = np.concatenate(list(calibration_crops(resolve_calibration(args.config), schema, tuple(network.input.shape[1:3]), 64)))
     error = check_twin(network, twin, crops)
     print(f"tf_keras twin of {network.name}: max relative heatmap difference {error:.1e}", flush=True)
     qat_model = quantize(twin, classes)
+    count = initialize_ranges(qat_model, twin, crops)
+    print(f"{count} quantizer ranges started from the float model's activations", flush=True)
     fine_tune(
         qat_model, config, schema, epochs=args.epochs, learning_rate=args.learning_rate,
         batch_size=args.batch_size, steps_per_epoch=args.steps_per_epoch,
