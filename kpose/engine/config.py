@@ -47,6 +47,7 @@ class DataConfig:
     val: DatasetConfig | None = None
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     cache: bool = False
+    max_people: int = 30  # bottom-up models: people per image carried to the loss
 
 
 @dataclass

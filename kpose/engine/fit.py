@@ -31,7 +31,7 @@ from kpose.engine.losses import HeatmapLoss
 from kpose.engine.schedules import WarmupMultiStep
 from kpose.errors import ConfigError
 from kpose.keypoints import KeypointSchema, get_schema
-from kpose.models import create_model
+from kpose.models import create_model, parse_model_name
 from kpose.utils import dataclass_yaml
 
 # SRPose's low-resolution heatmaps are supervised with a tiny weight (DESIGN.md section 2).
@@ -80,8 +80,8 @@ def build_model(config: Config, schema: KeypointSchema) -> keras.Model:
     return create_model(model.name, schema=schema, input_size=model.input_size, weights=model.weights, **model.options)
 
 
-def compile_model(model: keras.Model, config: Config, steps_per_epoch: int) -> None:
-    """Adam(W) with the warmup multi-step schedule, and a heatmap loss per output."""
+def make_optimizer(config: Config, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    """Adam(W) with the warmup multi-step schedule of ``train.optimizer``."""
     opt = config.train.optimizer
     schedule = WarmupMultiStep(
         opt.learning_rate, steps_per_epoch, opt.milestones, opt.gamma, opt.warmup_steps
@@ -90,9 +90,13 @@ def compile_model(model: keras.Model, config: Config, steps_per_epoch: int) -> N
     if opt.clipnorm:
         kwargs["clipnorm"] = opt.clipnorm
     if opt.name == "adamw":
-        optimizer = keras.optimizers.AdamW(weight_decay=opt.weight_decay, **kwargs)
-    else:
-        optimizer = keras.optimizers.Adam(**kwargs)
+        return keras.optimizers.AdamW(weight_decay=opt.weight_decay, **kwargs)
+    return keras.optimizers.Adam(**kwargs)
+
+
+def compile_model(model: keras.Model, config: Config, steps_per_epoch: int) -> None:
+    """Adam(W) with the warmup multi-step schedule, and a heatmap loss per output."""
+    optimizer = make_optimizer(config, steps_per_epoch)
     outputs = list(model.output)
     loss = HeatmapLoss(config.model.input_size, config.train.sigma)
     model.compile(
@@ -104,7 +108,13 @@ def compile_model(model: keras.Model, config: Config, steps_per_epoch: int) -> N
 
 
 def train(config: Config) -> TrainResult:
-    """Train as ``config`` says; resumes from ``RUN/backup`` if a previous run was cut short."""
+    """Train as ``config`` says; resumes from ``RUN/backup`` if a previous run was cut short.
+    A bottom-up model (``ae_*``, ``srhead_ae_*``) trains on whole images
+    (:func:`kpose.engine.bottomup.train_bottomup`)."""
+    if parse_model_name(config.model.name)[0].task == "bottomup":
+        from kpose.engine.bottomup import train_bottomup
+
+        return train_bottomup(config)
     run_dir = config.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(dataclass_yaml.to_dict(config), sort_keys=False))

@@ -68,16 +68,18 @@ def model_metadata(model: keras.Model, graph: ServingGraph, schema: KeypointSche
     )
 
 
-def write_validated(data: bytes, output: Path, metadata: ModelMetadata) -> Path:
-    """Write ``data`` to a temporary file beside ``output``, load and run it, then move it
-    into place; nothing is left behind if validation fails."""
+def write_validated(data: bytes, output: Path, metadata: ModelMetadata, validate: Any = None) -> Path:
+    """Write ``data`` to a temporary file beside ``output``, load and run it (``validate(path,
+    metadata)``, default :func:`kpose.export.validate.validate_exported`), then move it into
+    place; nothing is left behind if validation fails."""
     output.parent.mkdir(parents=True, exist_ok=True)
     temporary = output.with_name(f".{output.stem}.{os.getpid()}.partial{output.suffix}")
     try:
         temporary.write_bytes(data)
-        from kpose.export.validate import validate_exported
+        if validate is None:
+            from kpose.export.validate import validate_exported as validate
 
-        validate_exported(temporary, metadata)
+        validate(temporary, metadata)
         os.replace(temporary, output)
     finally:
         temporary.unlink(missing_ok=True)
@@ -132,6 +134,10 @@ def export_model(
         schema: the keypoint schema to embed; default: the calibration config's, else the
             built-in schema with the model's number of keypoints.
 
+    A bottom-up model (with a ``tags`` output) exports its candidates instead of keypoints
+    (:mod:`kpose.export.bottomup`): float32 or fp16, no calibration, heatmaps, flip test or
+    quarter shift options.
+
     Returns:
         The written path.
 
@@ -143,6 +149,14 @@ def export_model(
     _check_options(format, quantize, calibration, output)
     keras_model = load_model(model)
     normalization_of(keras_model)  # fails early, with a clear message, for foreign models
+    from kpose.export import bottomup
+
+    if bottomup.is_bottomup(keras_model):
+        bottomup.export_options_used(calibration=calibration, heatmaps=heatmaps, flip_test=flip_test, quarter_shift=quarter_shift)
+        keypoint_schema = resolve_schema(schema, None, keras_model.output["heatmaps"].shape[-1])
+        return bottomup.export_bottomup(
+            keras_model, output, keypoint_schema, format=format, quantize=quantize, batch_size=batch_size, opset=opset
+        )
     network = for_interpreters(float32_network(keras_model), integer=quantize in CALIBRATED)
     source = None
     if calibration is not None:

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Callable
 
 from kpose.errors import KposeError
+from kpose.runtime.backends import open_backend
+from kpose.runtime.bottomup import BottomUpEstimator, BottomUpPipeline, is_bottomup_file
 from kpose.runtime.boxes import DETECTORS, BoxSource, FullFrame, HogDetector, Tracker
 from kpose.runtime.drawing import draw_overlay
 from kpose.runtime.estimator import PoseEstimator
@@ -84,14 +86,22 @@ def run_demo(settings: DemoSettings, log: Callable[[str], None] = print) -> Demo
     Raises:
         KposeError: (subclasses) naming the model, source or output that cannot be used.
     """
-    estimator = PoseEstimator(settings.model, threads=settings.threads)
-    pipeline = PosePipeline(
-        estimator,
-        make_box_source(settings.detector, settings.redetect, settings.every, settings.threshold),
-        KeypointSmoother() if settings.smooth else None,
-        threshold=settings.threshold,
-        draw_boxes=settings.detector != "full",
-    )
+    backend = open_backend(settings.model, threads=settings.threads)
+    smoother = KeypointSmoother() if settings.smooth else None
+    if is_bottomup_file(backend):  # every person at once: no person detector
+        estimator = BottomUpEstimator(backend)
+        pipeline = BottomUpPipeline(estimator, smoother, threshold=settings.threshold)
+        detector = "none (bottom-up model)"
+    else:
+        estimator = PoseEstimator(backend)
+        pipeline = PosePipeline(
+            estimator,
+            make_box_source(settings.detector, settings.redetect, settings.every, settings.threshold),
+            smoother,
+            threshold=settings.threshold,
+            draw_boxes=settings.detector != "full",
+        )
+        detector = settings.detector
     closers = []
     start = time.perf_counter()
     frames, interrupted = 0, False
@@ -106,7 +116,7 @@ def run_demo(settings: DemoSettings, log: Callable[[str], None] = print) -> Demo
         log(
             f"kpose demo: {settings.model} ({estimator.backend.interpreter}, input "
             f"{estimator.input_size[0]}x{estimator.input_size[1]}), source {settings.source}, "
-            f"detector {settings.detector}" + (" (q or Esc to quit)" if window else " (Ctrl-C to stop)")
+            f"detector {detector}" + (" (q or Esc to quit)" if window else " (Ctrl-C to stop)")
         )
         fps, last = 0.0, time.perf_counter()
         while settings.max_frames is None or frames < settings.max_frames:
