@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from kpose.codecs.gaussian import encode_heatmaps
+from kpose.errors import KposeError
 from kpose.runtime.grouping import (
     find_candidates,
     flip_merge,
@@ -117,6 +118,14 @@ def test_flip_merge_averages_mirrored_heatmaps_and_stacks_tags() -> None:
     np.testing.assert_allclose(both[..., 1], tags, atol=1e-6)
     people, _ = group_people(find_candidates(merged, both, nms_kernel=5))
     assert len(people) == 2
+
+
+def test_bad_shapes_are_named() -> None:
+    heatmaps, tags = render([A])
+    with pytest.raises(KposeError, match=r"heatmaps must be \(h, w, K\).*tags \(64, 64\)"):
+        find_candidates(heatmaps, tags[..., 0])
+    with pytest.raises(KposeError, match="top_k must be >= 1"):
+        find_candidates(heatmaps, tags, top_k=0)
 
 
 def test_grouping_imports_no_tensorflow() -> None:

@@ -25,6 +25,7 @@ from typing import Sequence
 import numpy as np
 
 from kpose.codecs.decoders import flip_back
+from kpose.errors import KposeError
 from kpose.geometry.affine import heatmap_to_input
 
 TOP_K = 30
@@ -110,6 +111,13 @@ def find_candidates(
     """
     heatmaps = np.asarray(heatmaps, dtype=np.float32)
     tags = _as_tags(tags)
+    if heatmaps.ndim != 3 or tags.shape[:3] != heatmaps.shape:
+        raise KposeError(
+            f"find_candidates: heatmaps must be (h, w, K) and tags (h, w, K) or (h, w, K, D) of the "
+            f"same h, w, K; got heatmaps {heatmaps.shape} and tags {np.shape(tags)}"
+        )
+    if top_k < 1:
+        raise KposeError(f"find_candidates: top_k must be >= 1, got {top_k}")
     h, w, k = heatmaps.shape
     peaks = heatmap_nms(heatmaps, nms_kernel or nms_kernel_for_stride(stride))
     flat = peaks.reshape(h * w, k).T  # (K, h*w)
