@@ -10,16 +10,13 @@ and ``tags`` outputs.
 
 from __future__ import annotations
 
-import logging
 import math
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
-import yaml
 
 from kpose.data.bottomup import MultiPersonImages, make_bottomup_dataset, read_multiperson
 from kpose.engine import callbacks as cb
@@ -29,11 +26,8 @@ from kpose.errors import ConfigError
 from kpose.evaluation import evaluate_coco
 from kpose.evaluation.coco import COCO_METRICS
 from kpose.geometry import invert_affine, transform_points
-from kpose.keypoints import KeypointSchema, get_schema
+from kpose.keypoints import KeypointSchema
 from kpose.runtime.grouping import find_candidates, flip_merge, group_people
-from kpose.utils import dataclass_yaml
-
-log = logging.getLogger("kpose.train")
 
 # Both AE terms weigh 1e-3 against the heatmap MSE (DESIGN.md section 2; MMPose AELoss).
 DEFAULT_LOSS_WEIGHTS = {"heatmaps": 1.0, "tags": 1e-3}
@@ -180,62 +174,40 @@ class BottomUpEvaluate(keras.callbacks.Callback):
         print(f"Epoch {epoch + 1}: " + ", ".join(f"val_{k}={v:.4f}" for k, v in metrics.items()), flush=True)
 
 
-def train_bottomup(config: Config):
-    """``kpose train`` for a bottom-up model (dispatched by :func:`kpose.engine.fit.train`).
+def fit_bottomup(
+    config: Config, schema: KeypointSchema, strategy: tf.distribute.Strategy, run_dir: Path
+) -> tuple[keras.Model, keras.callbacks.History]:
+    """Whole images: read, build, compile and ``model.fit`` (called by
+    :func:`kpose.engine.fit.train`, which sets up and finishes the run directory). The best
+    model is chosen by ``val_AP`` when a validation split is configured."""
+    from kpose.engine.fit import build_model, check_batch_size, fit_verbosity, make_optimizer
 
-    Writes the same run directory as top-down training; the best model is chosen by
-    ``val_AP`` when a validation split is configured.
-    """
-    from kpose.engine.fit import TrainResult, build_model, make_optimizer, make_strategy
-
-    run_dir = config.run_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(dataclass_yaml.to_dict(config), sort_keys=False))
-    if config.data.train is None:
-        raise ConfigError("data.train is required to train")
-    schema = get_schema(config.data.schema)
-    keras.utils.set_random_seed(config.train.seed)
-    keras.mixed_precision.set_dtype_policy(config.train.precision)
-    try:
-        strategy = make_strategy(config.train.distribution)
-        train_images = read_images(config.data.train, schema, config.data.max_people)
-        val_images = read_images(config.data.val, schema, config.data.max_people) if config.data.val else None
-        batch = config.train.batch_size
-        if batch % strategy.num_replicas_in_sync:
-            raise ConfigError(
-                f"train.batch_size {batch} (global) is not divisible by the {strategy.num_replicas_in_sync} replicas"
-            )
-        train_ds = make_bottomup_dataset(
-            train_images, schema, config.model.input_size, batch, training=True, seed=config.train.seed,
-            augment=config.data.augment,
-        ).repeat()
-        steps_per_epoch = config.train.steps_per_epoch or max(1, len(train_images) // batch)
-        with strategy.scope():
-            model = build_model(config, schema)
-            compile_bottomup(model, config, make_optimizer(config, steps_per_epoch))
-        callbacks = cb.training_callbacks(config, run_dir, model, schema, None, None)
-        if val_images is not None:
-            callbacks[1:1] = [
-                BottomUpEvaluate(config, schema, val_images),
-                keras.callbacks.ModelCheckpoint(
-                    run_dir / "best.keras", monitor="val_AP", mode="max", save_best_only=True,
-                    initial_value_threshold=cb.best_so_far(run_dir / "log.csv", "val_AP"),
-                ),
-            ]
-        history = model.fit(
-            train_ds.map(fit_targets, num_parallel_calls=tf.data.AUTOTUNE),
-            epochs=config.train.epochs,
-            steps_per_epoch=steps_per_epoch,
-            callbacks=callbacks,
-            shuffle=False,
-            verbose=1 if sys.stdout.isatty() else 2,
-        )
-    finally:
-        keras.mixed_precision.set_dtype_policy("float32")
-    last = run_dir / "last.keras"
-    model.save(last)
-    best = run_dir / "best.keras"
-    if not best.exists():
-        model.save(best)
-    history_lists = {k: [float(v) for v in vs] for k, vs in history.history.items()}
-    return TrainResult(run_dir, best, last, history_lists, strategy.num_replicas_in_sync)
+    train_images = read_images(config.data.train, schema, config.data.max_people)
+    val_images = read_images(config.data.val, schema, config.data.max_people) if config.data.val else None
+    batch = check_batch_size(config, strategy)
+    train_ds = make_bottomup_dataset(
+        train_images, schema, config.model.input_size, batch, training=True, seed=config.train.seed,
+        augment=config.data.augment,
+    ).repeat()
+    steps_per_epoch = config.train.steps_per_epoch or max(1, len(train_images) // batch)
+    with strategy.scope():
+        model = build_model(config, schema)
+        compile_bottomup(model, config, make_optimizer(config, steps_per_epoch))
+    callbacks = cb.training_callbacks(config, run_dir, model, schema, None, None)
+    if val_images is not None:
+        callbacks[1:1] = [
+            BottomUpEvaluate(config, schema, val_images),
+            keras.callbacks.ModelCheckpoint(
+                run_dir / "best.keras", monitor="val_AP", mode="max", save_best_only=True,
+                initial_value_threshold=cb.best_so_far(run_dir / "log.csv", "val_AP"),
+            ),
+        ]
+    history = model.fit(
+        train_ds.map(fit_targets, num_parallel_calls=tf.data.AUTOTUNE),
+        epochs=config.train.epochs,
+        steps_per_epoch=steps_per_epoch,
+        callbacks=callbacks,
+        shuffle=False,  # the pipeline shuffles, seeded
+        verbose=fit_verbosity(),
+    )
+    return model, history

@@ -107,56 +107,74 @@ def compile_model(model: keras.Model, config: Config, steps_per_epoch: int) -> N
     )
 
 
+def check_batch_size(config: Config, strategy: tf.distribute.Strategy) -> int:
+    """The global batch size; ConfigError unless the replicas divide it."""
+    batch = config.train.batch_size
+    if batch % strategy.num_replicas_in_sync:
+        raise ConfigError(
+            f"train.batch_size {batch} (global) is not divisible by the {strategy.num_replicas_in_sync} replicas"
+        )
+    return batch
+
+
+def fit_verbosity() -> int:
+    """Progress bar in a terminal, a line per epoch in logs."""
+    return 1 if sys.stdout.isatty() else 2
+
+
+def _fit_topdown(
+    config: Config, schema: KeypointSchema, strategy: tf.distribute.Strategy, run_dir: Path
+) -> tuple[keras.Model, keras.callbacks.History]:
+    """Person crops: read, build, compile and ``model.fit``."""
+    train_samples = read_split(config.data.train, schema)
+    val_samples = read_split(config.data.val, schema, with_boxes=True) if config.data.val else None
+    batch = check_batch_size(config, strategy)
+    train_ds = make_topdown_dataset(
+        train_samples, schema, config.model.input_size, batch, training=True, seed=config.train.seed,
+        cache=config.data.cache, augment=config.data.augment,
+    )
+    # repeated, so an epoch is a number of steps (the seed still draws anew every pass)
+    train_ds = train_ds.repeat()
+    steps_per_epoch = config.train.steps_per_epoch or max(1, len(train_samples) // batch)
+    with strategy.scope():
+        model = build_model(config, schema)
+        compile_model(model, config, steps_per_epoch)
+    val_ds = None
+    if val_samples is not None:
+        val_ds = make_topdown_dataset(
+            val_samples, schema, config.model.input_size, config.eval.batch_size, training=False,
+            cache=config.data.cache,
+        )
+    callbacks = cb.training_callbacks(config, run_dir, model, schema, val_ds, val_samples)
+    history = model.fit(
+        train_ds.map(fit_inputs(list(model.output)), num_parallel_calls=tf.data.AUTOTUNE),
+        epochs=config.train.epochs,
+        steps_per_epoch=steps_per_epoch,
+        callbacks=callbacks,
+        shuffle=False,  # the pipeline shuffles, seeded
+        verbose=fit_verbosity(),
+    )
+    return model, history
+
+
 def train(config: Config) -> TrainResult:
     """Train as ``config`` says; resumes from ``RUN/backup`` if a previous run was cut short.
     A bottom-up model (``ae_*``, ``srhead_ae_*``) trains on whole images
-    (:func:`kpose.engine.bottomup.train_bottomup`)."""
-    if parse_model_name(config.model.name)[0].task == "bottomup":
-        from kpose.engine.bottomup import train_bottomup
-
-        return train_bottomup(config)
+    (:func:`kpose.engine.bottomup.fit_bottomup`)."""
     run_dir = config.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(dataclass_yaml.to_dict(config), sort_keys=False))
     if config.data.train is None:
         raise ConfigError("data.train is required to train")
+    fit = _fit_topdown
+    if parse_model_name(config.model.name)[0].task == "bottomup":
+        from kpose.engine.bottomup import fit_bottomup as fit
     schema = get_schema(config.data.schema)
     keras.utils.set_random_seed(config.train.seed)
     keras.mixed_precision.set_dtype_policy(config.train.precision)
     try:
         strategy = make_strategy(config.train.distribution)
-        train_samples = read_split(config.data.train, schema)
-        val_samples = read_split(config.data.val, schema, with_boxes=True) if config.data.val else None
-        batch = config.train.batch_size
-        if batch % strategy.num_replicas_in_sync:
-            raise ConfigError(
-                f"train.batch_size {batch} (global) is not divisible by the {strategy.num_replicas_in_sync} replicas"
-            )
-        train_ds = make_topdown_dataset(
-            train_samples, schema, config.model.input_size, batch, training=True, seed=config.train.seed,
-            cache=config.data.cache, augment=config.data.augment,
-        )
-        # repeated, so an epoch is a number of steps (the seed still draws anew every pass)
-        train_ds = train_ds.repeat()
-        steps_per_epoch = config.train.steps_per_epoch or max(1, len(train_samples) // batch)
-        with strategy.scope():
-            model = build_model(config, schema)
-            compile_model(model, config, steps_per_epoch)
-        val_ds = None
-        if val_samples is not None:
-            val_ds = make_topdown_dataset(
-                val_samples, schema, config.model.input_size, config.eval.batch_size, training=False,
-                cache=config.data.cache,
-            )
-        callbacks = cb.training_callbacks(config, run_dir, model, schema, val_ds, val_samples)
-        history = model.fit(
-            train_ds.map(fit_inputs(list(model.output)), num_parallel_calls=tf.data.AUTOTUNE),
-            epochs=config.train.epochs,
-            steps_per_epoch=steps_per_epoch,
-            callbacks=callbacks,
-            shuffle=False,  # the pipeline shuffles, seeded
-            verbose=1 if sys.stdout.isatty() else 2,  # progress bar in a terminal, a line per epoch in logs
-        )
+        model, history = fit(config, schema, strategy, run_dir)
     finally:
         keras.mixed_precision.set_dtype_policy("float32")
     last = run_dir / "last.keras"
@@ -166,4 +184,3 @@ def train(config: Config) -> TrainResult:
         model.save(best)
     history_lists = {k: [float(v) for v in vs] for k, vs in history.history.items()}
     return TrainResult(run_dir, best, last, history_lists, strategy.num_replicas_in_sync)
-
