@@ -19,4 +19,5 @@ def test_quickstart_generates_trains_evaluates_and_leaves_a_model(tmp_path):
     assert model.output["heatmaps"].shape[1:] == (128, 96, 17)  # the SR head's full-resolution maps
     # the config it wrote is a valid training config for `kpose train`
     reloaded = load_config(run / "config.yaml")
-    assert reloaded.model.name == config.model.name and reloaded.model.options == {"feature": "F3", "scale": 1.0}
+    assert reloaded.model.name == config.model.name and reloaded.model.options == settings.model_options
+    assert reloaded.train.sigma == settings.sigma and reloaded.data.augment.flip_prob == 0.0

@@ -61,7 +61,12 @@ def run_quickstart(args: argparse.Namespace) -> int:
         return 0
     print(f"\nquickstart: {config.model.name} at {config.model.input_size[0]}x{config.model.input_size[1]}, "
           f"{config.train.epochs} epochs, {seconds / 60:.1f} min")
-    print("synthetic val set, ground-truth boxes, flip test:")
+    flip = "on" if config.eval.flip_test else "off"
+    print(f"synthetic val set, ground-truth boxes, flip test {flip}:")
     print(format_table([{"metric": k, "value": f"{v:.4f}"} for k, v in metrics.items()], ["metric", "value"]))
-    print(f"\nmodel: {config.run_dir / 'best.keras'}   config: {config.run_dir / 'config.yaml'}")
+    model, config_file = config.run_dir / "best.keras", config.run_dir / "config.yaml"
+    print(f"\nmodel: {model}   config: {config_file}")
+    print("next:")
+    print(f"  kpose export {model} --quantize int8 --calibration {config_file} -o pose_int8.tflite")
+    print("  kpose demo --source VIDEO_OR_CAMERA      (uses this model, exported to int8 on first use)")
     return 0

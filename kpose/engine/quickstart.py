@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kpose.data.augment import AugmentConfig
 from kpose.data.synthetic import SyntheticSet, write_synthetic_coco
 from kpose.engine.config import Config, DataConfig, DatasetConfig, EvalConfig, ModelConfig, OptimizerConfig, TrainConfig
 
@@ -27,11 +28,18 @@ class QuickstartSettings:
     out_dir: Path = DEFAULT_DIR
     model: str = MODEL_NAME
     input_size: tuple[int, int] = (128, 96)
-    # SR head on the stride-8 features, full-resolution heatmaps: learns fastest on a CPU
-    model_options: dict | None = field(default_factory=lambda: {"feature": "F3", "scale": 1.0})
+    # SR head on the stride-8 features, full-resolution heatmaps: learns fastest on a CPU.
+    # r = 8 takes a small kernel, as SRPose's r = 8 head does (kernel 3); 5 trains ~3x faster
+    # on a CPU than the stand-alone head's 9 at no cost in accuracy here.
+    model_options: dict | None = field(
+        default_factory=lambda: {"feature": "F3", "scale": 1.0, "kernel_size": 5}
+    )
+    # Gaussian sigma at stride 4 (4 px on the full-resolution maps), in proportion to the
+    # input as the papers' 2 at 256x192 and 3 at 384x288
+    sigma: float = 1.0
     train_images: int = 600
     val_images: int = 100
-    epochs: int = 20
+    epochs: int = 40
     batch_size: int = 32
     learning_rate: float = 2e-3
     seed: int = 0
@@ -45,6 +53,9 @@ def quickstart_config(settings: QuickstartSettings, train: SyntheticSet, val: Sy
             schema="coco",
             train=DatasetConfig(str(train.annotation_file), str(train.image_dir)),
             val=DatasetConfig(str(val.annotation_file), str(val.image_dir)),
+            # The synthetic markers carry the side in their colour (left wrist and right wrist
+            # differ), so a mirrored crop contradicts its own labels: no flip, no flip test.
+            augment=AugmentConfig(flip_prob=0.0),
             cache=True,
         ),
         train=TrainConfig(
@@ -55,9 +66,10 @@ def quickstart_config(settings: QuickstartSettings, train: SyntheticSet, val: Sy
                 warmup_steps=50,
                 milestones=(int(epochs * 0.7), int(epochs * 0.9)),
             ),
+            sigma=settings.sigma,
             seed=settings.seed,
         ),
-        eval=EvalConfig(every=max(1, epochs // 3), flip_test=True, decoder="argmax"),
+        eval=EvalConfig(every=max(1, epochs // 3), flip_test=False, decoder="argmax"),
         output_dir=str(settings.out_dir),
     )
 
@@ -76,6 +88,7 @@ def run_quickstart(settings: QuickstartSettings) -> tuple[Config, dict[str, floa
     config = quickstart_config(settings, train_set, val_set)
     result = train(config)
     metrics = evaluate_model_file(
-        result.best_model, config.data.val, get_schema("coco"), decoder=config.eval.decoder, flip_test=True
+        result.best_model, config.data.val, get_schema("coco"), decoder=config.eval.decoder,
+        flip_test=config.eval.flip_test,
     )
     return config, metrics, time.perf_counter() - start

@@ -25,7 +25,7 @@ from kpose.utils.table import format_table
 # name -> (model, head options): the same backbone, MobileNetV3-Small, for all three
 HEADS = {
     "simple": ("simplebaseline_mobilenetv3_small", {}),
-    "srhead": ("srhead_mobilenetv3_small", {"feature": "F3", "scale": 1.0}),
+    "srhead": ("srhead_mobilenetv3_small", QuickstartSettings().model_options),
     "srpose": ("srpose_mobilenetv3_small", {}),
 }
 
