@@ -23,8 +23,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-DEFAULT_MODEL = "srhead_mobilenetv3_small"
-DEFAULT_OPTIONS = {"feature": "F3", "scale": 1.0}  # the quickstart's edge model
+DEFAULT_MODEL = "srhead_mobilenetv3_small"  # the quickstart's edge model, with its head options
 FLAVOURS = ("none", "fp16", "dynamic", "int8", "int16x8", "onnx")
 THREADS = (1, 2)
 WARMUP = 5
@@ -169,7 +168,9 @@ def export_flavours(args: argparse.Namespace, folder: Path) -> list[Path]:
         model = args.keras
     else:
         keras.utils.set_random_seed(0)
-        options = DEFAULT_OPTIONS if args.model == DEFAULT_MODEL else {}
+        from kpose.engine.quickstart import MODEL_NAME, QuickstartSettings
+
+        options = QuickstartSettings().model_options if args.model == MODEL_NAME else {}
         model = create_model(args.model, "coco", tuple(args.input_size), **options)
     calibration = None
     if {"int8", "int16x8"} & set(args.flavours):
