@@ -4,6 +4,7 @@ multi-person images, with the grouping-based COCO evaluation as validation."""
 from __future__ import annotations
 
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -22,6 +23,7 @@ from kpose.engine.config import (  # noqa: E402
 )
 from kpose.engine.fit import train  # noqa: E402
 from kpose.errors import ConfigError  # noqa: E402
+from kpose.cli.main import main  # noqa: E402
 from kpose.data.augment import AugmentConfig  # noqa: E402
 
 
@@ -41,7 +43,12 @@ def config_for(tmp_path, **train_overrides) -> Config:
     )
 
 
-def test_fit_trains_both_outputs_and_evaluates(tmp_path) -> None:
+def config_for_data(tmp_path) -> DatasetConfig:
+    return DatasetConfig(str(tmp_path / "data/annotations/person_keypoints_train.json"),
+                         str(tmp_path / "data/images/train"))
+
+
+def test_fit_trains_both_outputs_and_evaluates(tmp_path, capsys) -> None:
     result = train(config_for(tmp_path))
     history = result.history
     assert {"heatmaps_loss", "tags_loss", "val_AP"} <= set(history)
@@ -51,6 +58,13 @@ def test_fit_trains_both_outputs_and_evaluates(tmp_path) -> None:
     assert len(rows) == 2 and all(0.0 <= float(r["val_AP"]) <= 1.0 for r in rows)
     model = keras.saving.load_model(result.best_model)
     assert set(model.output) == {"heatmaps", "tags"}
+    # kpose eval recognises the bottom-up model and scores it on whole images
+    split = config_for_data(tmp_path)
+    capsys.readouterr()  # the training's output
+    assert main(["eval", "--model", str(result.best_model), "--annotations", split.annotations,
+                 "--images", split.images, "--no-flip", "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["AP"] == pytest.approx(float(rows[-1]["val_AP"]), abs=1e-6)
 
 
 def test_unknown_loss_weight_names_the_outputs(tmp_path) -> None:

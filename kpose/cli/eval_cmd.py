@@ -140,8 +140,16 @@ def run_model(args: argparse.Namespace) -> int:
     schema = get_schema(schema_name)
     if Path(args.model).suffix.lower() in (".tflite", ".onnx"):
         return run_exported(args, dataset, schema)
-    decoder = args.decoder or (eval_config.decoder if eval_config else "quarter")
     flip = not args.no_flip and (eval_config.flip_test if eval_config else True)
+    from kpose.engine.bottomup import evaluate_bottomup_file, is_bottomup_model_file
+
+    if is_bottomup_model_file(args.model):  # whole images, grouping, no boxes
+        stats = evaluate_bottomup_file(
+            args.model, dataset, schema, flip_test=flip, results_file=Path(args.results_out) if args.results_out else None
+        )
+        report(stats, as_json=args.json, title=f"{args.model} on {dataset.annotations} (bottom-up, flip test {'on' if flip else 'off'})")
+        return 0
+    decoder = args.decoder or (eval_config.decoder if eval_config else "quarter")
     stats = evaluate_model_file(
         args.model, dataset, schema, flip_test=flip, decoder=decoder,
         results_file=Path(args.results_out) if args.results_out else None,

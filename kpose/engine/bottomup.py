@@ -10,7 +10,9 @@ and ``tags`` outputs.
 
 from __future__ import annotations
 
+import json
 import math
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kpose.data.bottomup import MultiPersonImages, make_bottomup_dataset, read_multiperson
+from kpose.data.bottomup import MAX_PEOPLE, MultiPersonImages, make_bottomup_dataset, read_multiperson
 from kpose.engine import callbacks as cb
 from kpose.engine.bottomup_loss import AssociativeEmbeddingLoss, MultiPersonHeatmapLoss, pack_targets
 from kpose.engine.config import Config, DatasetConfig
@@ -27,6 +29,7 @@ from kpose.evaluation import evaluate_coco
 from kpose.evaluation.coco import COCO_METRICS
 from kpose.geometry import invert_affine, transform_points
 from kpose.keypoints import KeypointSchema
+from kpose.models import parse_model_name
 from kpose.runtime.grouping import find_candidates, flip_merge, group_people
 
 # Both AE terms weigh 1e-3 against the heatmap MSE (DESIGN.md section 2; MMPose AELoss).
@@ -107,6 +110,13 @@ def predict_people(
     return results
 
 
+def score_results(results: list[dict], annotations: str | Path, schema: KeypointSchema) -> dict[str, float]:
+    """pycocotools keypoint metrics of ``results``; 0 on every metric when nobody was found."""
+    if not results:
+        return {metric.name: 0.0 for metric in COCO_METRICS}
+    return evaluate_coco(results, annotations, schema)
+
+
 def evaluate_bottomup(
     model: keras.Model,
     images: MultiPersonImages,
@@ -116,15 +126,47 @@ def evaluate_bottomup(
     flip_test: bool = False,
     grouping: GroupingConfig = GroupingConfig(),
 ) -> dict[str, float]:
-    """COCO keypoint AP/AR of ``model`` on whole images (no person boxes).
-
-    An image set with no predicted person at all scores 0 on every metric."""
+    """COCO keypoint AP/AR of ``model`` on whole images (no person boxes)."""
     input_size = tuple(model.input.shape[1:3])
     dataset = make_bottomup_dataset(images, schema, input_size, batch_size, training=False)
-    results = predict_people(model, dataset, schema, flip_test, grouping)
-    if not results:
-        return {metric.name: 0.0 for metric in COCO_METRICS}
-    return evaluate_coco(results, annotations, schema)
+    return score_results(predict_people(model, dataset, schema, flip_test, grouping), annotations, schema)
+
+
+def is_bottomup_model_file(path: str | Path) -> bool:
+    """Whether a saved ``.keras`` model is a bottom-up one (by its model name), without
+    loading its weights."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            name = json.loads(archive.read("config.json")).get("config", {}).get("name", "")
+        return parse_model_name(name)[0].task == "bottomup"
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return False
+
+
+def evaluate_bottomup_file(
+    model_path: str | Path,
+    dataset: DatasetConfig,
+    schema: KeypointSchema,
+    batch_size: int = 8,
+    flip_test: bool = False,
+    results_file: Path | None = None,
+) -> dict[str, float]:
+    """``kpose eval --model`` for a saved bottom-up model: COCO AP on ``dataset``'s whole
+    images; the COCO results are written to ``results_file`` if given."""
+    from kpose.engine.evaluate import load_pose_model
+
+    model = load_pose_model(model_path)
+    if model.output["heatmaps"].shape[-1] != schema.num_keypoints:
+        raise ConfigError(
+            f"{model_path} predicts {model.output['heatmaps'].shape[-1]} keypoints but schema "
+            f"{schema.name!r} has {schema.num_keypoints}"
+        )
+    images = read_images(dataset, schema, MAX_PEOPLE)
+    data = make_bottomup_dataset(images, schema, tuple(model.input.shape[1:3]), batch_size, training=False)
+    results = predict_people(model, data, schema, flip_test)
+    if results_file is not None:
+        Path(results_file).write_text(json.dumps(results))
+    return score_results(results, dataset.annotations, schema)
 
 
 def compile_bottomup(model: keras.Model, config: Config, optimizer: keras.optimizers.Optimizer) -> None:
