@@ -26,7 +26,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--config", type=Path, required=True, help="training config (data.train is used)")
     parser.add_argument("--epochs", type=int, default=1, help="fine-tuning epochs (default 1)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="int8 .tflite file to write")
-    parser.add_argument("--learning-rate", type=float, default=1e-4, help="Adam learning rate (default 1e-4)")
+    parser.add_argument(
+        "--learning-rate", type=float, default=None,
+        help="Adam learning rate (default: the rate the config's schedule ends at)",
+    )
     parser.add_argument("--batch-size", type=int, default=16, help="batch size (default 16)")
     parser.add_argument("--steps-per-epoch", type=int, help="steps per epoch (default: one pass over data.train)")
     parser.set_defaults(func=run)

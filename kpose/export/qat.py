@@ -48,7 +48,7 @@ def run_qat(
     output: str | Path,
     *,
     epochs: int = 1,
-    learning_rate: float = 1e-4,
+    learning_rate: float | None = None,
     batch_size: int = 16,
     steps_per_epoch: int | None = None,
 ) -> Path:
@@ -60,8 +60,10 @@ def run_qat(
     """
     command = [
         sys.executable, "-m", "kpose.export.qat", str(model), "--config", str(config), "-o", str(output),
-        "--epochs", str(epochs), "--learning-rate", str(learning_rate), "--batch-size", str(batch_size),
+        "--epochs", str(epochs), "--batch-size", str(batch_size),
     ]
+    if learning_rate is not None:
+        command += ["--learning-rate", str(learning_rate)]
     if steps_per_epoch:
         command += ["--steps-per-epoch", str(steps_per_epoch)]
     env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
@@ -332,8 +334,11 @@ def initialize_ranges(qat_model, twin, crops) -> int:
     return count
 
 
-def fine_tune(model, config, schema, *, epochs: int, learning_rate: float, batch_size: int, steps_per_epoch: int | None):
-    """``fit`` on the config's training split with the training heatmap loss."""
+def fine_tune(
+    model, config, schema, *, epochs: int, learning_rate: float | None, batch_size: int, steps_per_epoch: int | None
+):
+    """``fit`` on the config's training split with the training heatmap loss (the config's
+    sigma), at ``learning_rate`` or, if None, the rate the config's schedule ends at."""
     import tensorflow as tf
     import tf_keras
 
@@ -347,7 +352,11 @@ def fine_tune(model, config, schema, *, epochs: int, learning_rate: float, batch
         samples, schema, input_size, batch_size, training=True, seed=config.train.seed, augment=config.data.augment
     )
     data = data.map(fit_inputs(["heatmaps"]), num_parallel_calls=tf.data.AUTOTUNE).map(lambda x, y: (x, y["heatmaps"]))
-    loss = HeatmapLoss(input_size)
+    loss = HeatmapLoss(input_size, config.train.sigma)
+    if learning_rate is None:
+        schedule = config.train.optimizer
+        learning_rate = schedule.learning_rate * schedule.gamma ** len(schedule.milestones)
+    print(f"QAT fine-tune: Adam at learning rate {learning_rate:.2g}", flush=True)
     model.compile(optimizer=tf_keras.optimizers.Adam(learning_rate), loss=lambda y, p: loss.call(y, p))
     model.fit(data, epochs=epochs, steps_per_epoch=steps_per_epoch, verbose=2)
 
@@ -358,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("-o", "--output", type=Path, required=True)
     parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--learning-rate", type=float, default=1e-4)
+    parser.add_argument("--learning-rate", type=float, default=None)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--steps-per-epoch", type=int)
     args = parser.parse_args(argv)
