@@ -8,8 +8,7 @@ from typing import Any
 
 import keras
 
-from kpose import __version__
-from kpose.export.graph import ExportError, ServingGraph, float32_network, normalization_of, serving_graph
+from kpose.export.graph import ExportError, float32_network, model_metadata, normalization_of, serving_graph
 from kpose.export.layers import for_interpreters
 from kpose.export.tflite import CALIBRATED, QUANTIZATIONS
 from kpose.keypoints import KeypointSchema, builtin_schema_names, get_schema
@@ -49,22 +48,6 @@ def resolve_schema(schema: Any, fallback: KeypointSchema | None, num_keypoints: 
     raise ExportError(
         f"the model predicts {num_keypoints} keypoints and no built-in schema has that many: "
         "pass --schema FILE (or a --calibration config naming it)"
-    )
-
-
-def model_metadata(model: keras.Model, graph: ServingGraph, schema: KeypointSchema, quantization: str) -> ModelMetadata:
-    """What the exported file says about itself."""
-    return ModelMetadata(
-        model_name=model.name,
-        schema=schema.to_dict(),
-        input_size=graph.input_size,
-        heatmap_size=graph.heatmap_size,
-        normalization=normalization_of(model),
-        outputs=graph.outputs,
-        decoder=graph.decoder,
-        batch_size=graph.batch_size,
-        quantization=quantization,
-        kpose_version=__version__,
     )
 
 

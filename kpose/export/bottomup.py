@@ -24,19 +24,18 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kpose import __version__
 from kpose.export.graph import (
     DECODER_SCOPE,
     ExportError,
     ServingGraph,
     _all_layers,
     _float32_config,
-    normalization_of,
+    model_metadata,
 )
+from kpose.export.validate import check_contract, run_exported
 from kpose.keypoints import KeypointSchema
-from kpose.metadata import MetadataError, ModelMetadata
+from kpose.metadata import ModelMetadata
 from kpose.models import inference_model
-from kpose.runtime.backends import open_backend
 from kpose.runtime.grouping import TOP_K, nms_kernel_for_stride
 
 OUTPUTS = ("candidates", "candidate_scores", "candidate_tags")
@@ -126,30 +125,16 @@ def bottomup_serving_graph(
 
 
 def validate_bottomup(path: str | Path, expected: ModelMetadata) -> dict[str, np.ndarray]:
-    """Open ``path`` with the runtime, run one grey image and check names, shapes, dtypes.
+    """Run ``path`` once and check the bottom-up contract: ``candidates`` (B, K, M, 2),
+    ``candidate_scores`` and ``candidate_tags`` (B, K, M), float32.
 
     Raises:
         ExportError: the file does not load or run, or breaks the contract.
     """
-    path = Path(path)
-    try:
-        backend = open_backend(path, threads=1)
-        if backend.metadata != expected:
-            raise ExportError(f"{path}: the metadata read back differs from the metadata written")
-        height, width = expected.input_size
-        batch = expected.batch_size or 2
-        outputs = backend.run(np.full((batch, height, width, 3), 128, np.uint8))
-    except MetadataError as exc:
-        raise ExportError(f"the exported file does not load or run: {exc}") from exc
-    except (RuntimeError, ValueError) as exc:
-        raise ExportError(f"{path}: the exported file fails to run ({exc})") from exc
+    outputs, batch = run_exported(path, expected)
     k, m = expected.keypoint_schema.num_keypoints, expected.decoder["top_k"]
     contract = {"candidates": (batch, k, m, 2), "candidate_scores": (batch, k, m), "candidate_tags": (batch, k, m)}
-    shapes = {name: value.shape for name, value in outputs.items()}
-    if shapes != contract or any(value.dtype != np.float32 for value in outputs.values()):
-        raise ExportError(f"{path}: outputs {shapes} do not match the contract {contract} float32")
-    if not np.isfinite(outputs["candidates"]).all():
-        raise ExportError(f"{path}: the exported model returns non-finite candidates")
+    check_contract(path, outputs, contract, "candidates")
     return outputs
 
 
@@ -173,18 +158,7 @@ def export_bottomup(
     if quantize not in ("none", "fp16"):
         raise ExportError(f"--quantize {quantize}: bottom-up models export as float32 or fp16 only")
     graph = bottomup_serving_graph(bottomup_network(model), schema, top_k, batch_size)
-    metadata = ModelMetadata(
-        model_name=model.name,
-        schema=schema.to_dict(),
-        input_size=graph.input_size,
-        heatmap_size=graph.heatmap_size,
-        normalization=normalization_of(model),
-        outputs=graph.outputs,
-        decoder=graph.decoder,
-        batch_size=graph.batch_size,
-        quantization=quantize,
-        kpose_version=__version__,
-    )
+    metadata = model_metadata(model, graph, schema, quantize)
     if format == "onnx":
         from kpose.export.onnx import convert_onnx
 

@@ -18,10 +18,12 @@ from typing import Any, Callable
 import keras
 import tensorflow as tf
 
+from kpose import __version__
 from kpose.codecs import decoders_tf
 from kpose.engine.predict import heatmap_output
 from kpose.errors import KposeError
 from kpose.keypoints import KeypointSchema
+from kpose.metadata import ModelMetadata
 
 NORMALIZATION_LAYER = "normalize"
 # Name scope of the decoder's ops: quantizers keep the ops under it in float32.
@@ -211,3 +213,19 @@ def serving_graph(
     outputs = ("keypoints", "scores", "heatmaps") if heatmaps else ("keypoints", "scores")
     decoder = {"name": "maxpool", "pool": [1, map_w], "flip_test": flip_test, "quarter_shift": quarter_shift}
     return ServingGraph(serve, network, (height, width), (map_h, map_w), batch_size, outputs, decoder)
+
+
+def model_metadata(model: keras.Model, graph: ServingGraph, schema: KeypointSchema, quantization: str) -> ModelMetadata:
+    """What the exported file says about itself."""
+    return ModelMetadata(
+        model_name=model.name,
+        schema=schema.to_dict(),
+        input_size=graph.input_size,
+        heatmap_size=graph.heatmap_size,
+        normalization=normalization_of(model),
+        outputs=graph.outputs,
+        decoder=graph.decoder,
+        batch_size=graph.batch_size,
+        quantization=quantization,
+        kpose_version=__version__,
+    )

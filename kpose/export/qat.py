@@ -382,9 +382,9 @@ def _main(args: argparse.Namespace) -> int:
     import numpy as np
 
     from kpose.engine.config import load_config
-    from kpose.export.api import load_model, model_metadata, write_validated
+    from kpose.export.api import load_model, write_validated
     from kpose.export.calibration import calibration_crops, resolve_calibration
-    from kpose.export.graph import float32_network, normalization_of, serving_graph
+    from kpose.export.graph import float32_network, model_metadata, normalization_of, serving_graph
     from kpose.export.tflite import convert_tflite, with_metadata
     from kpose.keypoints import get_schema
 

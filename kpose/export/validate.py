@@ -11,15 +11,15 @@ from kpose.metadata import MetadataError, ModelMetadata
 from kpose.runtime.backends import open_backend
 
 
-def validate_exported(path: str | Path, expected: ModelMetadata) -> dict[str, np.ndarray]:
-    """Open ``path`` with :func:`kpose.runtime.backends.open_backend`, run one batch of
-    mid-grey crops and check the outputs against the contract (names, shapes, float32).
+def run_exported(path: str | Path, expected: ModelMetadata) -> tuple[dict[str, np.ndarray], int]:
+    """Open ``path`` with :func:`kpose.runtime.backends.open_backend`, check that its metadata
+    reads back as written, and run one batch of mid-grey crops.
 
     Returns:
-        The outputs of that run, by name.
+        The outputs of that run by name, and the batch size it ran.
 
     Raises:
-        ExportError: the file does not load or run, or breaks the contract.
+        ExportError: the file does not load or run, or its metadata differs.
     """
     path = Path(path)
     try:
@@ -33,16 +33,37 @@ def validate_exported(path: str | Path, expected: ModelMetadata) -> dict[str, np
         raise ExportError(f"the exported file does not load or run: {exc}") from exc
     except (RuntimeError, ValueError) as exc:
         raise ExportError(f"{path}: the exported file fails to run ({exc})") from exc
-    k = expected.keypoint_schema.num_keypoints
-    expected_shapes = {"keypoints": (batch, k, 2), "scores": (batch, k)}
-    if "heatmaps" in expected.outputs:
-        expected_shapes["heatmaps"] = (batch, *expected.heatmap_size, k)
+    return outputs, batch
+
+
+def check_contract(
+    path: str | Path, outputs: dict[str, np.ndarray], contract: dict[str, tuple[int, ...]], finite: str
+) -> None:
+    """Outputs named and shaped as ``contract``, all float32, and ``outputs[finite]`` finite."""
     shapes = {name: value.shape for name, value in outputs.items()}
-    if shapes != expected_shapes or any(value.dtype != np.float32 for value in outputs.values()):
+    if shapes != contract or any(value.dtype != np.float32 for value in outputs.values()):
         raise ExportError(
             f"{path}: outputs {shapes} ({[str(v.dtype) for v in outputs.values()]}) do not match "
-            f"the contract {expected_shapes} float32"
+            f"the contract {contract} float32"
         )
-    if not np.isfinite(outputs["keypoints"]).all():
-        raise ExportError(f"{path}: the exported model returns non-finite keypoints")
+    if not np.isfinite(outputs[finite]).all():
+        raise ExportError(f"{path}: the exported model returns non-finite {finite}")
+
+
+def validate_exported(path: str | Path, expected: ModelMetadata) -> dict[str, np.ndarray]:
+    """Run ``path`` once (:func:`run_exported`) and check the top-down contract: ``keypoints``
+    (B, K, 2), ``scores`` (B, K), optional ``heatmaps`` (B, h, w, K), float32.
+
+    Returns:
+        The outputs of that run, by name.
+
+    Raises:
+        ExportError: the file does not load or run, or breaks the contract.
+    """
+    outputs, batch = run_exported(path, expected)
+    k = expected.keypoint_schema.num_keypoints
+    contract = {"keypoints": (batch, k, 2), "scores": (batch, k)}
+    if "heatmaps" in expected.outputs:
+        contract["heatmaps"] = (batch, *expected.heatmap_size, k)
+    check_contract(path, outputs, contract, "keypoints")
     return outputs
