@@ -59,33 +59,21 @@ def test_normalized_keypoints_convention():
     np.testing.assert_allclose(md.keypoints_to_crop_pixels(norm, (128, 96)), points, atol=1e-5)
 
 
-def _tiny_tflite(entries: dict[str, bytes]) -> bytes:
+def _tiny_tflite(path, metadata):
+    """A one-op TFLite file carrying ``metadata`` (None: no kpose entry)."""
     tf = pytest.importorskip("tensorflow")
-    from tensorflow.lite.python import schema_py_generated as schema_fb
-    from tensorflow.lite.tools import flatbuffer_utils
+    from runtime_models import write_tflite
 
     @tf.function(input_signature=[tf.TensorSpec([1, 4], tf.float32)])
     def double(x):
         return {"y": x * 2.0}
 
-    converter = tf.lite.TFLiteConverter.from_concrete_functions(
-        [double.get_concrete_function()], double
-    )
-    model = flatbuffer_utils.convert_bytearray_to_object(converter.convert())
-    for name, payload in entries.items():
-        buffer = schema_fb.BufferT()
-        buffer.data = np.frombuffer(payload, dtype=np.uint8)
-        model.buffers.append(buffer)
-        entry = schema_fb.MetadataT()
-        entry.name, entry.buffer = name, len(model.buffers) - 1
-        model.metadata = (model.metadata or []) + [entry]
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+    return write_tflite(path, double, metadata)
 
 
 def test_tflite_metadata_is_read_without_tensorflow(tmp_path):
     meta = _metadata()
-    path = tmp_path / "m.tflite"
-    path.write_bytes(_tiny_tflite({md.METADATA_KEY: meta.to_json().encode()}))
+    path = _tiny_tflite(tmp_path / "m.tflite", meta)
     assert md.read_metadata(path) == meta
     # The converter's own entries are read too: the parser walks the whole list.
     assert "min_runtime_version" in md.tflite_metadata_entries(path.read_bytes())
@@ -101,8 +89,7 @@ def test_tflite_metadata_is_read_without_tensorflow(tmp_path):
 
 
 def test_tflite_without_kpose_metadata_is_a_clear_error(tmp_path):
-    path = tmp_path / "plain.tflite"
-    path.write_bytes(_tiny_tflite({}))
+    path = _tiny_tflite(tmp_path / "plain.tflite", None)
     with pytest.raises(md.MetadataError, match="no kpose metadata"):
         md.read_metadata(path)
 

@@ -10,37 +10,23 @@ from kpose.keypoints import get_schema
 from kpose.runtime import BackendError, open_backend
 
 tf = pytest.importorskip("tensorflow")
+from runtime_models import write_tflite  # noqa: E402
 
 
 def _write_tflite(path, batch_size):
     """A toy model with the export contract: keypoints = mean colour per crop, scores = 1."""
-    from tensorflow.lite.python import schema_py_generated as schema_fb
-    from tensorflow.lite.tools import flatbuffer_utils
 
-    class Toy(tf.Module):
-        @tf.function(input_signature=[tf.TensorSpec([batch_size, 8, 6, 3], tf.uint8, name="image")])
-        def serve(self, image):
-            mean = tf.reduce_mean(tf.cast(image, tf.float32), axis=[1, 2]) / 255.0
-            keypoints = tf.tile(mean[:, None, :2], [1, 17, 1])
-            return {"keypoints": keypoints, "scores": tf.ones([tf.shape(image)[0], 17])}
+    @tf.function(input_signature=[tf.TensorSpec([batch_size, 8, 6, 3], tf.uint8, name="image")])
+    def serve(image):
+        mean = tf.reduce_mean(tf.cast(image, tf.float32), axis=[1, 2]) / 255.0
+        keypoints = tf.tile(mean[:, None, :2], [1, 17, 1])
+        return {"keypoints": keypoints, "scores": tf.ones([tf.shape(image)[0], 17])}
 
-    toy = Toy()
-    converter = tf.lite.TFLiteConverter.from_concrete_functions(
-        [toy.serve.get_concrete_function()], toy
-    )
-    model = flatbuffer_utils.convert_bytearray_to_object(converter.convert())
     meta = md.ModelMetadata(
         model_name="toy", schema=get_schema("coco").to_dict(), input_size=(8, 6),
         heatmap_size=(8, 6), batch_size=batch_size,
     )
-    buffer = schema_fb.BufferT()
-    buffer.data = np.frombuffer(meta.to_json().encode(), dtype=np.uint8)
-    model.buffers.append(buffer)
-    entry = schema_fb.MetadataT()
-    entry.name, entry.buffer = md.METADATA_KEY, len(model.buffers) - 1
-    model.metadata.append(entry)
-    path.write_bytes(bytes(flatbuffer_utils.convert_object_to_bytearray(model)))
-    return path
+    return write_tflite(path, serve, meta)
 
 
 @pytest.mark.parametrize("batch_size", [1, 2])
