@@ -19,7 +19,7 @@ def register(subparsers: Any) -> None:
             "Rebuild the model in tf_keras, check it matches, wrap it with tfmot's quantize_model, "
             "fine-tune on the config's training split and write an int8 TFLite file with the "
             "export contract (uint8 crop in, keypoints and scores out, metadata inside). Runs in a "
-            "subprocess: tfmot switches tf.keras to the legacy package for the whole process."
+            "subprocess: tfmot switches the whole process to the legacy Keras package."
         ),
     )
     parser.add_argument("model", type=Path, help="trained model (.keras)")

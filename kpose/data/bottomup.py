@@ -31,6 +31,7 @@ import tensorflow as tf
 
 from kpose.data.augment import AugmentConfig, sample_regions
 from kpose.data.cocofile import load_annotations
+from kpose.data.pipeline import planned_dataset
 from kpose.data.warp import warp_crop
 from kpose.errors import ConfigError, KposeError
 from kpose.geometry import affine_tf
@@ -250,25 +251,7 @@ def make_bottomup_dataset(
         _plan, schema=schema, augment=(augment or AugmentConfig()) if training else None, input_size=input_size
     )
 
-    def plan_block(index: tf.Tensor, rand: tf.Tensor) -> dict[str, tf.Tensor]:
-        block = {key: tf.gather(column, index) for key, column in table.items()}
-        return plan(block, tf.stack([rand, tf.constant(0, tf.int64)]))
-
-    order = tf.data.Dataset.range(n)
-    if training:
-        order = order.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-    blocks = tf.data.Dataset.zip(
-        order.batch(64), tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+    return planned_dataset(
+        table, plan, functools.partial(_load, input_size=input_size), training=training, seed=seed,
+        batch_size=batch_size, drop_remainder=drop_remainder, num_parallel_calls=num_parallel_calls,
     )
-    dataset = (
-        blocks.map(plan_block)
-        .unbatch()
-        .map(functools.partial(_load, input_size=input_size), num_parallel_calls=num_parallel_calls,
-             deterministic=True)
-        .ignore_errors(log_warning=True)
-        .batch(batch_size, drop_remainder=drop_remainder)
-        .prefetch(tf.data.AUTOTUNE)
-    )
-    options = tf.data.Options()
-    options.deterministic = True
-    return dataset.with_options(options)

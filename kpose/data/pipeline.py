@@ -26,6 +26,7 @@ the row of ``samples``. No normalization and no heatmaps: those belong to the mo
 from __future__ import annotations
 
 import functools
+from typing import Callable
 import logging
 import os
 
@@ -308,6 +309,31 @@ def make_topdown_dataset(
         windowed_jpeg=images is None,
     )
 
+    load = functools.partial(_load, images=images, output_size=output_size)
+    return planned_dataset(
+        table, plan, load, training=training, seed=seed, batch_size=batch_size,
+        drop_remainder=drop_remainder, num_parallel_calls=num_parallel_calls, threads=threads,
+    )
+
+
+def planned_dataset(
+    table: dict[str, tf.Tensor],
+    plan: Callable[[dict[str, tf.Tensor], tf.Tensor], dict[str, tf.Tensor]],
+    load: Callable[[dict[str, tf.Tensor]], dict[str, tf.Tensor]],
+    *,
+    training: bool,
+    seed: int,
+    batch_size: int,
+    drop_remainder: bool,
+    num_parallel_calls: int,
+    threads: int | None = None,
+) -> tf.data.Dataset:
+    """The deterministic skeleton shared by the top-down and bottom-up pipelines: the rows of
+    ``table`` in (seeded, per-pass reshuffled) order, planned ``PLAN_BLOCK`` at a time by
+    ``plan(block, seed_pair)`` (vectorized augmentation draws), loaded one by one by ``load``
+    (decode + warp), unreadable images skipped with a warning, batched and prefetched."""
+    n = int(next(iter(table.values())).shape[0])
+
     def plan_block(index: tf.Tensor, rand: tf.Tensor) -> dict[str, tf.Tensor]:
         block = {key: tf.gather(column, index) for key, column in table.items()}
         return plan(block, tf.stack([rand, tf.constant(0, tf.int64)]))
@@ -321,8 +347,7 @@ def make_topdown_dataset(
     dataset = (
         blocks.map(plan_block)
         .unbatch()
-        .map(functools.partial(_load, images=images, output_size=output_size),
-             num_parallel_calls=num_parallel_calls, deterministic=True)
+        .map(load, num_parallel_calls=num_parallel_calls, deterministic=True)
         .ignore_errors(log_warning=True)
         .batch(batch_size, drop_remainder=drop_remainder)
         .prefetch(tf.data.AUTOTUNE)

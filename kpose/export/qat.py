@@ -1,6 +1,6 @@
 """Quantization-aware training with tensorflow-model-optimization, confined to this module.
 
-tfmot only takes legacy ``tf_keras`` models, and importing it makes ``tf.keras`` mean
+tfmot only takes legacy ``tf_keras`` models, and importing it switches TensorFlow's Keras alias to
 ``tf_keras`` for the whole process. So :func:`run_qat` runs this module in a subprocess
 (``python -m kpose.export.qat ...``); nothing here is imported by the rest of kpose.
 
@@ -53,7 +53,7 @@ def run_qat(
     steps_per_epoch: int | None = None,
 ) -> Path:
     """Fine-tune ``model`` with QAT on ``config``'s training split and write an int8 TFLite
-    file to ``output``, in a subprocess (tfmot's ``tf.keras`` switch stays there).
+    file to ``output``, in a subprocess (tfmot's switch to the legacy Keras stays there).
 
     Raises:
         QATError: the subprocess failed; its last error line is in the message.
