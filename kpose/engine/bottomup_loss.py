@@ -84,13 +84,12 @@ class MultiPersonHeatmapLoss(_PackedTargetLoss):
     def render(self, keypoints: tf.Tensor, weights: tf.Tensor, stride: int) -> tf.Tensor:
         """``(B, h, w, K)`` target at ``stride``: per keypoint type the maximum over people of
         their Gaussians (keypoints ``(B, P, K, 2)`` input pixels, weights ``(B, P, K)``)."""
-        p, k = self.max_people, self.num_keypoints
-        target, _ = encode_heatmaps(
-            tf.reshape(keypoints, [-1, p * k, 2]), tf.reshape(weights, [-1, p * k]),
-            self.input_size, stride, self.sigma_at_stride_4 * 4.0 / stride,
-        )  # (B, h, w, P*K), people major
-        h, w = target.shape[1:3]
-        return tf.reduce_max(tf.reshape(target, [-1, h, w, p, k]), axis=3)
+        sigma = self.sigma_at_stride_4 * 4.0 / stride
+        target = None
+        for p in range(self.max_people):  # a running maximum: no (B, h, w, P, K) tensor
+            person, _ = encode_heatmaps(keypoints[:, p], weights[:, p], self.input_size, stride, sigma)
+            target = person if target is None else tf.maximum(target, person)
+        return target
 
     def call(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
         y_pred = tf.cast(y_pred, tf.float32)
