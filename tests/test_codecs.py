@@ -33,6 +33,18 @@ def test_maxpool_equals_global_argmax(kind, kernel):
     np.testing.assert_array_equal(tf_scores.numpy(), ref_scores)
 
 
+@pytest.mark.parametrize("kind", ["random", "peaked", "ties", "flat"])
+def test_row_decoder_equals_global_argmax_in_numpy_and_tf(kind):
+    heatmaps = _heatmap_sets()[kind]
+    ref_coords, ref_scores = codecs.locate_argmax(heatmaps)
+    coords, scores = codecs.locate_rows(heatmaps)
+    np.testing.assert_array_equal(coords, ref_coords)
+    np.testing.assert_array_equal(scores, ref_scores)
+    tf_coords, tf_scores = decoders_tf.locate_rows(tf.constant(heatmaps), float_scope="decoder")
+    np.testing.assert_array_equal(tf_coords.numpy(), ref_coords)
+    np.testing.assert_array_equal(tf_scores.numpy(), ref_scores)
+
+
 def test_argmax_ties_resolve_row_major_like_numpy():
     hm = np.zeros((1, 8, 8, 1), np.float32)
     hm[0, 2, 0, 0] = hm[0, 0, 5, 0] = 1.0  # two maxima in different 4x4 cells

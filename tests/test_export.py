@@ -133,19 +133,6 @@ def test_bad_inputs_are_clear_errors_and_write_nothing(model, tmp_path):
     assert list(tmp_path.iterdir()) == [junk]
 
 
-def test_row_maxpool_decoder_is_the_exact_argmax_ties_included():
-    tf = pytest.importorskip("tensorflow")
-    from kpose.export.graph import locate_by_rows
-
-    rng = np.random.default_rng(3)
-    maps = np.round(rng.random((3, 16, 12, 5)) * 6).astype(np.float32) / 6  # many ties
-    maps[0, :, :, 1] = 0.5  # a flat map: the first pixel
-    coords, scores = locate_by_rows(tf.constant(maps))
-    want_coords, want_scores = decoders.locate_argmax(maps)
-    np.testing.assert_array_equal(coords.numpy(), want_coords)
-    np.testing.assert_array_equal(scores.numpy(), want_scores)
-
-
 def test_an_op_without_a_builtin_names_the_op_and_layer_and_writes_nothing(tmp_path):
     tf = pytest.importorskip("tensorflow")
     from kpose.models.layers import ImageNormalization

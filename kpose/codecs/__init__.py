@@ -10,6 +10,7 @@ from kpose.codecs.decoders import (
     flip_back,
     locate_argmax,
     locate_maxpool,
+    locate_rows,
     refine_dark,
     refine_quarter,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "heatmap_size",
     "locate_argmax",
     "locate_maxpool",
+    "locate_rows",
     "refine_dark",
     "refine_quarter",
     "sigma_for_stride",

@@ -9,6 +9,7 @@ Convert to input pixels with :func:`kpose.geometry.heatmap_to_input`.
   best cell, then the best pixel of that cell's row of cells. Searching the cell's whole
   row (``kernel x w`` pixels instead of ``kernel x kernel``) makes it return exactly the
   argmax, ties included, for the price of one pooling pass and one short strip.
+  :func:`locate_rows` is its ``1 x w`` form, the one exported graphs run.
 * ``quarter``: argmax moved a quarter pixel toward the higher neighbour on each axis.
 * ``dark``: argmax refined by a second-order Taylor expansion of the log of the
   Gaussian-smoothed heatmap (Zhang et al., "Distribution-Aware Coordinate Representation").
@@ -57,6 +58,18 @@ def locate_maxpool(heatmaps: np.ndarray, kernel: int) -> tuple[np.ndarray, np.nd
     index = strip.argmax(axis=-1)
     scores = np.take_along_axis(strip, index[..., None], axis=-1)[..., 0]
     return np.stack([index % w, cell_row * kernel + index // w], axis=-1), scores
+
+
+def locate_rows(heatmaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Same result as :func:`locate_argmax`, found the way the exported graph does: max-pool
+    each row with a ``1 x w`` window, take the first row holding the channel's maximum, then
+    the first maximum along that row. ``coords (B, K, 2)`` int, ``scores (B, K)``."""
+    row_max = heatmaps.max(axis=2)  # (B, h, K)
+    rows = row_max.argmax(axis=1)  # (B, K)
+    lines = np.take_along_axis(heatmaps, rows[:, None, None, :], axis=1)[:, 0]  # (B, w, K)
+    cols = lines.argmax(axis=1)
+    scores = np.take_along_axis(lines, cols[:, None, :], axis=1)[:, 0]
+    return np.stack([cols, rows], axis=-1), scores
 
 
 def _neighbourhood(heatmaps: np.ndarray, coords: np.ndarray, radius: int) -> np.ndarray:

@@ -6,7 +6,7 @@ policy. :func:`serving_graph` wraps that network in one ``tf.function`` with the
 DESIGN.md section 4: input ``image`` uint8 ``(B, H, W, 3)``; outputs ``keypoints``
 ``(B, K, 2)`` float32, normalized to the crop (``x_norm = (x_px + 0.5) / W``), ``scores``
 ``(B, K)`` float32 and, on request, ``heatmaps`` ``(B, h, w, K)`` float32. The decoder is the
-max-pool decoder (:func:`locate_by_rows`: exact argmax, TFLite builtins only), optionally
+max-pool decoder (:func:`~kpose.codecs.decoders_tf.locate_rows`: exact argmax, TFLite builtins only), optionally
 with the quarter-pixel shift and the flip test of :mod:`kpose.codecs.decoders_tf`.
 """
 
@@ -90,34 +90,11 @@ def normalization_of(model: keras.Model) -> dict[str, Any]:
     return {"mean": config["mean"], "std": config["std"], "bgr": config["bgr"], "input_range": [0, 255]}
 
 
-def locate_by_rows(maps: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """The max-pool decoder with a ``1 x w`` window: integer ``coords (B, K, 2)`` (x, y) and
-    ``scores (B, K)`` of each channel's maximum, exactly :func:`decoders_tf.locate_argmax`'s
-    (first in row-major order on ties), for the price of one pooling pass over the map.
-
-    Max-pool each row (the first row holding the maximum is the argmax's row), gather that
-    row per keypoint (``w*K`` values, not the whole map), keep the keypoint's own channel,
-    take its first maximum. Unlike :func:`decoders_tf.locate_maxpool` it never transposes the
-    full map, which costs more than the pooling itself at full resolution (0.5 against 1.1 ms
-    for 17x256x192 on this CPU in TFLite). The pooling and the gather only move values, so a
-    quantizer may run them on int8 maps; the channel selection is under :data:`DECODER_SCOPE`.
-    """
-    h, w, k = maps.shape[1:]
-    row_max = tf.nn.max_pool2d(maps, [1, w], [1, w], "VALID")  # (B, h, 1, K)
-    rows = tf.math.argmax(tf.reshape(row_max, [-1, h, k]), axis=1, output_type=tf.int32)  # (B, K)
-    lines = tf.gather(tf.reshape(maps, [-1, h, w * k]), rows, batch_dims=1)  # (B, K, w*K)
-    with tf.name_scope(DECODER_SCOPE):
-        # lines[b, j, x, j]: keypoint j's own channel; x * 1 + 0 + ... + 0 is exact.
-        own = tf.reduce_sum(tf.reshape(lines, [-1, k, w, k]) * tf.eye(k)[None, :, None, :], axis=-1)
-        cols = tf.math.argmax(own, axis=-1, output_type=tf.int32)
-        return tf.stack([cols, rows], axis=-1), tf.reduce_max(own, axis=-1)
-
-
 def decode_keypoints(maps: tf.Tensor, quarter_shift: bool = False) -> dict[str, tf.Tensor]:
     """The in-graph decoder: float32 heatmaps ``(B, h, w, K)`` -> ``keypoints`` ``(B, K, 2)``
     normalized to the crop and ``scores`` ``(B, K)``; its arithmetic under :data:`DECODER_SCOPE`."""
     map_h, map_w = maps.shape[1:3]
-    coords, scores = locate_by_rows(maps)
+    coords, scores = decoders_tf.locate_rows(maps, float_scope=DECODER_SCOPE)
     with tf.name_scope(DECODER_SCOPE):
         coords = decoders_tf.refine_quarter(maps, coords) if quarter_shift else tf.cast(coords, tf.float32)
         # (u + 0.5) / w: heatmap_to_input then crop_pixels_to_keypoints, in one step.
