@@ -21,4 +21,4 @@ def test_compare_heads_trains_each_head_and_reports(tmp_path, capsys):
     rows = json.loads((tmp_path / "compare_heads.json").read_text())
     assert [r["head"] for r in rows] == ["simple", "srhead", "srpose"]
     assert all({"AP", "AP75", "AP95", "PCK@0.1"} <= set(r) for r in rows)
-    assert "srhead_mobilenetv3_small" in capsys.readouterr().out
+    assert "srhead_mobilenetv3_large" in capsys.readouterr().out

@@ -23,7 +23,6 @@ from typing import Any, Callable
 
 import numpy as np
 
-DEFAULT_MODEL = "srhead_mobilenetv3_small"  # the quickstart's edge model, with its head options
 FLAVOURS = ("none", "fp16", "dynamic", "int8", "int16x8", "onnx")
 THREADS = (1, 2)
 WARMUP = 5
@@ -32,7 +31,9 @@ ROUNDS = 5
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--files", type=Path, nargs="+", help="exported .tflite / .onnx files to measure")
-    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"model to export and measure (default {DEFAULT_MODEL})")
+    parser.add_argument(
+        "--model", help="model to export and measure (default: the quickstart's edge model, with its head options)"
+    )
     parser.add_argument("--keras", type=Path, help="trained .keras file to export instead of random weights")
     parser.add_argument("--input-size", type=int, nargs=2, default=(256, 192), metavar=("H", "W"))
     parser.add_argument("--flavours", nargs="+", default=list(FLAVOURS), choices=FLAVOURS)
@@ -170,8 +171,9 @@ def export_flavours(args: argparse.Namespace, folder: Path) -> list[Path]:
         keras.utils.set_random_seed(0)
         from kpose.engine.quickstart import MODEL_NAME, QuickstartSettings
 
-        options = QuickstartSettings().model_options if args.model == MODEL_NAME else {}
-        model = create_model(args.model, "coco", tuple(args.input_size), **options)
+        name = args.model or MODEL_NAME
+        options = QuickstartSettings().model_options if name == MODEL_NAME else {}
+        model = create_model(name, "coco", tuple(args.input_size), **options)
     calibration = None
     if {"int8", "int16x8"} & set(args.flavours):
         calibration = write_synthetic_coco(folder / "calibration", 40, seed=0, split="train").root

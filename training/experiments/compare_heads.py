@@ -20,13 +20,15 @@ from kpose.engine.fit import train
 from kpose.engine.quickstart import QuickstartSettings, quickstart_config
 from kpose.evaluation.coco import THRESHOLD_METRICS, evaluate_coco
 from kpose.keypoints import get_schema
+from kpose.models import parse_model_name
 from kpose.utils.table import format_table
 
-# name -> (model, head options): the same backbone, MobileNetV3-Small, for all three
+# name -> (model, head options): the quickstart's backbone for all three
+_BACKBONE = parse_model_name(QuickstartSettings.model)[1].name
 HEADS = {
-    "simple": ("simplebaseline_mobilenetv3_small", {}),
-    "srhead": ("srhead_mobilenetv3_small", QuickstartSettings().model_options),
-    "srpose": ("srpose_mobilenetv3_small", {}),
+    "simple": (f"simplebaseline_{_BACKBONE}", {}),
+    "srhead": (QuickstartSettings.model, QuickstartSettings().model_options),
+    "srpose": (f"srpose_{_BACKBONE}", {}),
 }
 
 
