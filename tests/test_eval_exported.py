@@ -58,6 +58,33 @@ def test_int8_from_dataset_folder_keeps_uint8_input_and_float_decoder(workdir, t
     assert read_metadata(path).quantization == "int8"
 
 
+def test_int8_keypoints_match_float_on_real_crops_and_big_tensors_stay_int8(workdir, tmp_path):
+    from kpose.benchmarks.latency import ops_outside_xnnpack
+    from kpose.export.calibration import calibration_crops, resolve_calibration
+
+    root, _ = workdir
+    model = root / "model.keras"
+    float_path = export_model(model, tmp_path / "float.tflite")
+    int8_path = export_model(model, tmp_path / "int8.tflite", quantize="int8", calibration=root / "data", calibration_size=8)
+    crops = np.concatenate(list(calibration_crops(resolve_calibration(root / "data"), get_schema("coco"), INPUT_SIZE, 8)))
+    want = open_backend(float_path).run(crops)["keypoints"] * np.array([96, 128])
+    got = open_backend(int8_path).run(crops)["keypoints"] * np.array([96, 128])
+    distance = np.linalg.norm(got - want, axis=-1)  # heatmap pixels (full resolution)
+    assert np.median(distance) <= 1.0 and (distance <= 2.0).mean() >= 0.75
+    # every op on a large tensor runs in int8 inside XNNPACK: only the decoder's integer
+    # bookkeeping is left out, and the one DEQUANTIZE reads the gathered rows (K, w*K)
+    assert set(ops_outside_xnnpack(int8_path)) <= {"ARG_MAX", "CAST", "GATHER", "PACK"}
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(int8_path))
+    interpreter.allocate_tensors()
+    tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
+    ops = interpreter._get_ops_details()  # noqa: SLF001
+    dequantized = [int(np.prod(tensors[op["inputs"][0]]["shape"])) for op in ops if op["op_name"] == "DEQUANTIZE"]
+    assert dequantized == [17 * 96 * 17]
+    assert not [op for op in ops if op["op_name"] in ("SUB", "MUL") and tensors[op["outputs"][0]]["shape"][1] == 128]
+
+
 def test_calibration_folder_without_annotations_is_a_clear_error(workdir, tmp_path):
     root, _ = workdir
     with pytest.raises(ExportError, match="no COCO annotation file"):

@@ -99,6 +99,26 @@ def test_uncalibrated_flavours_run_with_builtin_ops(model, crops, tmp_path, quan
     assert not [op for op in operator_names(path.read_bytes()) if op.startswith("Flex") or op == "CUSTOM"]
 
 
+@pytest.mark.parametrize("bgr, size, strides, padding", [(False, (17, 12), 2, "same"), (True, (16, 12), 1, "same"), (False, (16, 13), 2, "valid")])
+def test_normalization_is_folded_into_the_first_conv_exactly(bgr, size, strides, padding):
+    from kpose.export.layers import RawPixelConv2D, for_interpreters
+    from kpose.models.layers import ImageNormalization
+
+    image = keras.Input((*size, 3))
+    x = ImageNormalization([120.0, 110.0, 100.0], [50.0, 60.0, 70.0], bgr=bgr, name="normalize")(image)
+    inner = keras.Input(x.shape[1:])
+    y = keras.layers.Conv2D(8, 3, strides=strides, padding=padding, activation="relu", name="stem")(inner)
+    y = keras.layers.Conv2D(4, 1)(y)
+    network = keras.Model(image, keras.Model(inner, y, name="backbone")(x))
+    network.get_layer("backbone").get_layer("stem").bias.assign(np.linspace(-1.0, 1.0, 8))
+    rewritten = for_interpreters(network)
+    assert isinstance(rewritten.get_layer("backbone").get_layer("stem"), RawPixelConv2D)
+    assert not any(isinstance(layer, ImageNormalization) for layer in rewritten.layers)
+    pixels = np.random.default_rng(0).integers(0, 256, (2, *size, 3)).astype(np.float32)
+    want = np.asarray(network(pixels))
+    np.testing.assert_allclose(np.asarray(rewritten(pixels)), want, atol=1e-5 * np.abs(want).max())
+
+
 def test_mixed_precision_model_is_rebuilt_in_float32(tmp_path, crops):
     keras.mixed_precision.set_dtype_policy("mixed_float16")
     try:
