@@ -222,7 +222,7 @@ def fit_bottomup(
     """Whole images: read, build, compile and ``model.fit`` (called by
     :func:`kpose.engine.fit.train`, which sets up and finishes the run directory). The best
     model is chosen by ``val_AP`` when a validation split is configured."""
-    from kpose.engine.fit import build_model, check_batch_size, fit_verbosity, make_optimizer
+    from kpose.engine.fit import build_model, check_batch_size, fit_epochs, make_optimizer
 
     train_images = read_images(config.data.train, schema, config.data.max_people)
     val_images = read_images(config.data.val, schema, config.data.max_people) if config.data.val else None
@@ -244,12 +244,7 @@ def fit_bottomup(
                 initial_value_threshold=cb.best_so_far(run_dir / "log.csv", "val_AP"),
             ),
         ]
-    history = model.fit(
-        train_ds.map(fit_targets, num_parallel_calls=tf.data.AUTOTUNE),
-        epochs=config.train.epochs,
-        steps_per_epoch=steps_per_epoch,
-        callbacks=callbacks,
-        shuffle=False,  # the pipeline shuffles, seeded
-        verbose=fit_verbosity(),
+    history = fit_epochs(
+        model, train_ds.map(fit_targets, num_parallel_calls=tf.data.AUTOTUNE), config, steps_per_epoch, callbacks
     )
     return model, history

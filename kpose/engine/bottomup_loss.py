@@ -95,7 +95,6 @@ class MultiPersonHeatmapLoss(_PackedTargetLoss):
         y_pred = tf.cast(y_pred, tf.float32)
         keypoints, weights, mask = self.unpack(y_true)
         stride = self.stride_of(y_pred.shape[1])
-        p, k = self.max_people, self.num_keypoints
         target = self.render(keypoints, weights, stride)
         if stride > 1:
             mask = tf.nn.avg_pool2d(mask, stride, stride, "VALID")

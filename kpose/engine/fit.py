@@ -122,6 +122,20 @@ def fit_verbosity() -> int:
     return 1 if sys.stdout.isatty() else 2
 
 
+def fit_epochs(
+    model: keras.Model, dataset: tf.data.Dataset, config: Config, steps_per_epoch: int | None, callbacks: list
+) -> keras.callbacks.History:
+    """``model.fit`` for ``config.train.epochs`` on a pipeline that shuffles itself (seeded)."""
+    return model.fit(
+        dataset,
+        epochs=config.train.epochs,
+        steps_per_epoch=steps_per_epoch,
+        callbacks=callbacks,
+        shuffle=False,  # the pipeline shuffles, seeded
+        verbose=fit_verbosity(),
+    )
+
+
 def _fit_topdown(
     config: Config, schema: KeypointSchema, strategy: tf.distribute.Strategy, run_dir: Path
 ) -> tuple[keras.Model, keras.callbacks.History]:
@@ -146,13 +160,9 @@ def _fit_topdown(
             cache=config.data.cache,
         )
     callbacks = cb.training_callbacks(config, run_dir, model, schema, val_ds, val_samples)
-    history = model.fit(
-        train_ds.map(fit_inputs(list(model.output)), num_parallel_calls=tf.data.AUTOTUNE),
-        epochs=config.train.epochs,
-        steps_per_epoch=steps_per_epoch,
-        callbacks=callbacks,
-        shuffle=False,  # the pipeline shuffles, seeded
-        verbose=fit_verbosity(),
+    history = fit_epochs(
+        model, train_ds.map(fit_inputs(list(model.output)), num_parallel_calls=tf.data.AUTOTUNE),
+        config, steps_per_epoch, callbacks,
     )
     return model, history
 
