@@ -37,7 +37,8 @@ def test_bottomup_names_parse_and_list() -> None:
 @pytest.mark.parametrize(
     "name, options, stride",
     [("ae_mobilenetv3_small", {}, 4), ("srhead_ae_mobilenetv3_small", {}, 1),
-     ("srhead_ae_mobilenetv3_small", {"scale": 0.5, "deconv_filters": 32}, 2)],
+     ("srhead_ae_mobilenetv3_small", {"scale": 0.5, "deconv_filters": 32}, 2),
+     ("srhead_ae_mobilenetv3_large", {"feature": "F3", "scale": 0.5}, 2)],
 )
 def test_outputs_heatmaps_and_tags_at_one_resolution(name, options, stride, tmp_path) -> None:
     model = create_model(name, "coco", (64, 64), **options)
@@ -50,6 +51,14 @@ def test_outputs_heatmaps_and_tags_at_one_resolution(name, options, stride, tmp_
     expected, actual = model(x, training=False), loaded(x, training=False)
     for key in ("heatmaps", "tags"):
         np.testing.assert_allclose(np.asarray(actual[key]), np.asarray(expected[key]), atol=1e-6)
+
+
+def test_srhead_ae_on_a_pyramid_level_has_no_deconvolutions() -> None:
+    model = create_model("srhead_ae_mobilenetv3_large", "coco", (64, 64), feature="F3")
+    assert not [layer.name for layer in model.layers if "deconv" in layer.name]
+    assert model.get_layer("sr_lkconv").output.shape[1:3] == (8, 8)  # F3: stride 8, r = 8
+    with pytest.raises(ConfigError, match="srhead: feature 'F9'"):
+        create_model("srhead_ae_mobilenetv3_large", "coco", (64, 64), feature="F9")
 
 
 def test_srhead_ae_rejects_an_unreachable_scale() -> None:

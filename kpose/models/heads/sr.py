@@ -68,6 +68,20 @@ def _feature(feature: str | None, backbone: BackboneSpec) -> str:
     return feature
 
 
+def sr_input(
+    features: Mapping[str, keras.KerasTensor],
+    backbone: BackboneSpec,
+    feature: str,
+    deconv_filters: int,
+) -> tuple[keras.KerasTensor, int]:
+    """The feature map an SR head reads and its stride (input pixels per feature cell):
+    ``"deconv"`` (see :func:`simple_features`, stride 4) or a pyramid level ``"F2"``..``"F5"``."""
+    feature = _feature(feature, backbone)
+    if feature == "deconv":
+        return simple_features(features, backbone, deconv_filters), 4
+    return features[feature], STRIDES[feature]
+
+
 def sr_levels(backbone: BackboneSpec, feature: str | None = None, **_: object) -> tuple[str, ...]:
     """The pyramid level the stand-alone SR head reads."""
     feature = _feature(feature, backbone)
@@ -96,11 +110,7 @@ def build_srhead(
         embed, kernel_size: e and the large kernel (paper: 4 and 9).
         deconv_filters: width of the deconvolutions when ``feature="deconv"``.
     """
-    feature = _feature(feature, backbone)
     scale = backbone.sr_scale if scale is None else scale
-    if feature == "deconv":
-        x, stride = simple_features(features, backbone, deconv_filters), 4
-    else:
-        x, stride = features[feature], STRIDES[feature]
+    x, stride = sr_input(features, backbone, feature, deconv_filters)
     r = upscale_factor(stride, scale, "srhead")
     return {"heatmaps": sr_head(x, num_keypoints, embed, r, kernel_size, "sr", "heatmaps")}
