@@ -4,8 +4,9 @@ For each exported file (given with ``--files``, or exported here from ``--model`
 ``--input-size`` in every flavour, int8 / int16x8 calibrated on synthetic crops): file
 size, median latency of one crop at 1 and 2 threads with ai-edge-litert (XNNPACK, the
 default delegate) or onnxruntime, the share of that time spent in the in-graph decoder
-(the decoder alone, exported the same way on heatmaps of the same size and timed in the
-same interpreter), and the ops that XNNPACK does not take (they run in TFLite's reference
+(the decoder alone, exported the same way on float heatmaps of the same size and timed in
+the same interpreter; for int8 files an upper bound, as their decoder pools and gathers the
+int8 maps, a quarter of the bytes), and the ops that XNNPACK does not take (they run in TFLite's reference
 kernels; the fewer the better). Medians of ``--repeats`` runs after a warm-up, milliseconds,
 timed in round-robin passes over the files so that load from other processes hits all alike.
 """
