@@ -11,7 +11,8 @@ tf = pytest.importorskip("tensorflow")
 
 from kpose.codecs.gaussian import encode_heatmaps  # noqa: E402
 from kpose.data.augment import AugmentConfig  # noqa: E402
-from kpose.data.bottomup import draw_mask, make_bottomup_dataset, read_multiperson  # noqa: E402
+from kpose.data.bottomup import make_bottomup_dataset, read_multiperson  # noqa: E402
+from kpose.data.regions import annotation_outlines, draw_mask  # noqa: E402
 from kpose.data.synthetic import write_synthetic_coco  # noqa: E402
 from kpose.engine.bottomup import coco_results, fit_targets, group_maps  # noqa: E402
 from kpose.engine.bottomup_loss import (  # noqa: E402
@@ -19,7 +20,7 @@ from kpose.engine.bottomup_loss import (  # noqa: E402
     MultiPersonHeatmapLoss,
     pack_targets,
 )
-from kpose.errors import ConfigError, KposeError  # noqa: E402
+from kpose.errors import AnnotationError, ConfigError, KposeError  # noqa: E402
 from kpose.evaluation import evaluate_coco  # noqa: E402
 from kpose.geometry import transform_points  # noqa: E402
 from kpose.keypoints import get_schema  # noqa: E402
@@ -39,7 +40,7 @@ def test_reader_keeps_every_person_and_masks_the_rest(synthetic, tmp_path) -> No
     per_image = {i: sum(a["image_id"] == i for a in labeled) for i in images.image_ids}
     kept = (images.visibility > 0).any(axis=2).sum(axis=1)
     assert list(kept) == [min(2, per_image[i]) for i in images.image_ids]
-    masked = (images.mask_boxes[..., 2] > 0).sum(axis=1)
+    masked = [len(outlines) for outlines in images.ignore_regions]  # no segmentations: one box each
     unlabeled = {i: sum(a["image_id"] == i and a["num_keypoints"] == 0 for a in anns) for i in images.image_ids}
     assert list(masked) == [max(0, per_image[i] - 2) + unlabeled[i] for i in images.image_ids]
     with pytest.raises(ConfigError, match="max_people"):
@@ -76,8 +77,63 @@ def test_augmented_flip_swaps_left_and_right(synthetic) -> None:
 
 def test_mask_covers_warped_boxes() -> None:
     matrix = np.array([[0.5, 0, 0], [0, 0.5, 0]])
-    mask = draw_mask(np.array([[20, 40, 40, 20], [0, 0, 0, 0]], np.float32), matrix, (64, 64))
+    outlines = annotation_outlines({"bbox": [20, 40, 40, 20]}, 480, 640)
+    assert annotation_outlines({"bbox": [20, 40, 0, 0], "segmentation": []}, 480, 640) == []
+    mask = draw_mask(outlines, matrix, (64, 64))
     assert mask[25, 15] == 0 and mask[5, 5] == 1 and mask.sum() == 64 * 64 - 21 * 11
+
+
+def test_mask_follows_polygons_and_crowd_rle_not_boxes() -> None:
+    from pycocotools import mask as mask_utils
+
+    identity = np.array([[1.0, 0, 0], [0, 1.0, 0]])
+    triangle = {"bbox": [10, 10, 40, 40], "segmentation": [[10, 10, 50, 10, 10, 50]]}
+    mask = draw_mask(annotation_outlines(triangle, 64, 64), identity, (64, 64))
+    assert mask[12, 12] == 0 and mask[45, 45] == 1  # inside the box, outside the triangle
+    crowd = np.zeros((64, 64), np.uint8)
+    crowd[5:20, 30:60] = 1
+    crowd[40:60, 2:12] = 1  # two blobs: one RLE region
+    compressed = mask_utils.encode(np.asfortranarray(crowd))
+    compressed["counts"] = compressed["counts"].decode()  # as read from JSON
+    runs, value, previous = [], 0, 0
+    for i, pixel in enumerate(crowd.T.ravel()):  # uncompressed RLE: column-major run lengths
+        if pixel != value:
+            runs, value, previous = runs + [i - previous], pixel, i
+    uncompressed = {"counts": runs + [crowd.size - previous], "size": [64, 64]}
+    for rle in (compressed, uncompressed):
+        ann = {"bbox": [2, 5, 58, 55], "segmentation": rle, "iscrowd": 1}
+        mask = draw_mask(annotation_outlines(ann, 64, 64), identity, (64, 64))
+        np.testing.assert_array_equal(mask, 1 - crowd)
+
+
+def test_malformed_segmentation_names_the_field(synthetic, tmp_path) -> None:
+    data = json.loads(synthetic.annotation_file.read_text())
+    for bad, message in [
+        ([[1, 2, 3, 4]], r"annotations\[0\]\.segmentation\[0\]' must be a polygon"),
+        ({"counts": 5, "size": [4, 4]}, r"annotations\[0\]\.segmentation\.counts"),
+        ("x", r"annotations\[0\]\.segmentation' must be a list of polygons or an RLE object"),
+    ]:
+        data["annotations"][0]["segmentation"] = bad
+        path = tmp_path / "bad.json"
+        path.write_text(json.dumps(data))
+        with pytest.raises(AnnotationError, match=message):
+            read_multiperson(path, synthetic.image_dir, "coco")
+
+
+def test_crowd_region_is_masked_in_the_batches(synthetic, tmp_path) -> None:
+    data = json.loads(synthetic.annotation_file.read_text())
+    first = min(image["id"] for image in data["images"])
+    data["annotations"].append({
+        "id": 10**6, "image_id": first, "category_id": 1, "iscrowd": 1, "bbox": [0, 0, 640, 480], "area": 100.0,
+        "keypoints": [0] * 51, "segmentation": [[100, 100, 300, 100, 300, 200, 100, 200]],
+    })
+    path = tmp_path / "crowd.json"
+    path.write_text(json.dumps(data))
+    images = read_multiperson(path, synthetic.image_dir, "coco")
+    batch = next(make_bottomup_dataset(images, "coco", SIZE, 6, training=False).as_numpy_iterator())
+    i = int(np.flatnonzero(batch["image_id"] == first)[0])
+    # 640x480 -> 128x128: scale 0.2, 16 rows of padding on top; the polygon is x 20..60, y 36..56
+    assert batch["mask"][i, 40:52, 24:56].max() == 0 and batch["mask"][i, 60:, 70:].min() == 1
 
 
 def _targets(keypoints, weights, mask):

@@ -8,8 +8,8 @@ augmentation folded into the same warp: scale, rotation, shift and horizontal fl
 
 Reading (:func:`read_multiperson`): per image, up to ``max_people`` annotated people (largest
 first) are kept; crowd regions, people without labeled keypoints and people beyond
-``max_people`` become mask boxes: the loss ignores their pixels (boxes, not segmentation
-polygons).
+``max_people`` become ignore regions: the loss ignores their pixels, traced by their
+segmentation polygons or RLE masks (their boxes when they have none; :mod:`kpose.data.regions`).
 
 Elements (batched): ``image`` (H, W, 3) uint8 RGB; ``keypoints`` (P, K, 2) float32 input
 pixels (flipped images have left and right swapped); ``weights`` (P, K) float32, 1 where the
@@ -25,13 +25,13 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import tensorflow as tf
 
 from kpose.data.augment import AugmentConfig, sample_regions
 from kpose.data.cocofile import load_annotations
 from kpose.data.pipeline import planned_dataset
+from kpose.data.regions import annotation_outlines, draw_mask
 from kpose.data.warp import warp_crop
 from kpose.errors import ConfigError, KposeError
 from kpose.geometry import affine_tf
@@ -44,7 +44,7 @@ MAX_PEOPLE = 30
 
 @dataclass(frozen=True)
 class MultiPersonImages:
-    """Images with all their people, column-wise. N images, P people slots, Q mask boxes.
+    """Images with all their people, column-wise. N images, P people slots.
 
     Attributes:
         image_paths: ``(N,)`` str.
@@ -52,8 +52,8 @@ class MultiPersonImages:
         sizes: ``(N, 2)`` int32 image (height, width).
         keypoints: ``(N, P, K, 2)`` float32 image pixels; ``visibility`` ``(N, P, K)`` COCO
             flags (0 in empty slots).
-        mask_boxes: ``(N, Q, 4)`` float32 ``(x, y, w, h)`` regions to ignore (zero-size in
-            empty slots).
+        ignore_regions: per image, the outlines of the regions to ignore (image pixels, each
+            ``(V, 2)`` float32; :mod:`kpose.data.regions`).
         source: the annotation file.
     """
 
@@ -62,7 +62,7 @@ class MultiPersonImages:
     sizes: np.ndarray
     keypoints: np.ndarray
     visibility: np.ndarray
-    mask_boxes: np.ndarray
+    ignore_regions: tuple[list[np.ndarray], ...]
     source: str = ""
 
     def __len__(self) -> int:
@@ -106,21 +106,21 @@ def read_multiperson(
         log.warning("%s: %d image files missing, dropped (first: %s)", name, len(missing), missing[0])
     if not rows:
         raise KposeError(f"{name}: none of the images exists under {image_dir}")
-    n, q = len(rows), max(1, max(len(r[3]) for r in rows))
-    keypoints = np.zeros((n, max_people, k, 3), np.float32)
-    mask_boxes = np.zeros((n, q, 4), np.float32)
-    for i, (_, _, people, ignored) in enumerate(rows):
+    keypoints = np.zeros((len(rows), max_people, k, 3), np.float32)
+    for i, (_, _, people, _) in enumerate(rows):
         for p, ann in enumerate(people):
             keypoints[i, p] = np.reshape(ann["keypoints"], (k, 3))
-        for j, ann in enumerate(ignored):
-            mask_boxes[i, j] = ann["bbox"]
+    ignore_regions = tuple(
+        [o for ann in ignored for o in annotation_outlines(ann, image["height"], image["width"])]
+        for _, image, _, ignored in rows
+    )
     return MultiPersonImages(
         image_paths=np.array([r[0] for r in rows]),
         image_ids=np.array([r[1]["id"] for r in rows], np.int64),
         sizes=np.array([(r[1]["height"], r[1]["width"]) for r in rows], np.int32),
         keypoints=keypoints[..., :2],
         visibility=keypoints[..., 2],
-        mask_boxes=mask_boxes,
+        ignore_regions=ignore_regions,
         source=name,
     )
 
@@ -133,18 +133,6 @@ def whole_image_region(sizes: tf.Tensor, input_size: tuple[int, int]) -> tuple[t
     center = (size_xy - 1.0) / 2.0
     width = tf.maximum(size_xy[..., 0], size_xy[..., 1] * out_w / out_h)
     return center, tf.stack([width, width * out_h / out_w], axis=-1)
-
-
-def draw_mask(mask_boxes: np.ndarray, matrix: np.ndarray, input_size: tuple[int, int]) -> np.ndarray:
-    """``(H, W)`` uint8 mask: 1 everywhere but inside the (warped) ``(Q, 4)`` image-pixel
-    boxes, 0 there."""
-    mask = np.ones(input_size, np.uint8)
-    for x, y, w, h in mask_boxes:
-        if w <= 0 or h <= 0:
-            continue
-        corners = np.array([[x, y, 1], [x + w, y, 1], [x + w, y + h, 1], [x, y + h, 1]], np.float64)
-        cv2.fillConvexPoly(mask, np.round(corners @ np.asarray(matrix, np.float64).T).astype(np.int32), 0)
-    return mask
 
 
 def _plan(
@@ -175,7 +163,7 @@ def _plan(
     inside = tf.reduce_all((keypoints >= -0.5) & (keypoints <= [out_w - 0.5, out_h - 0.5]), axis=-1)
     return {
         "path": s["path"],
-        "mask_boxes": s["mask_boxes"],
+        "index": s["index"],
         "image_id": s["image_id"],
         "matrix": matrix,
         "keypoints": keypoints,
@@ -183,14 +171,16 @@ def _plan(
     }
 
 
-def _load(plan: dict[str, tf.Tensor], input_size: tuple[int, int]) -> dict[str, tf.Tensor]:
-    """Decode and warp one planned image and draw its mask."""
+def _load(
+    plan: dict[str, tf.Tensor], input_size: tuple[int, int], ignore_regions: tuple[list[np.ndarray], ...]
+) -> dict[str, tf.Tensor]:
+    """Decode and warp one planned image and draw its mask (``ignore_regions[index]``)."""
     image = tf.io.decode_image(tf.io.read_file(plan["path"]), channels=3, expand_animations=False)
     warp = functools.partial(warp_crop, output_size=input_size)
     crop = tf.numpy_function(warp, [image, plan["matrix"]], tf.uint8, stateful=False)
     mask = tf.numpy_function(
-        functools.partial(draw_mask, input_size=input_size), [plan["mask_boxes"], plan["matrix"]],
-        tf.uint8, stateful=False,
+        lambda index, matrix: draw_mask(ignore_regions[index], matrix, input_size),
+        [plan["index"], plan["matrix"]], tf.uint8, stateful=False,
     )
     return {
         "image": tf.ensure_shape(crop, [*input_size, 3]),
@@ -244,7 +234,7 @@ def make_bottomup_dataset(
         "size": tf.constant(images.sizes),
         "keypoints": tf.constant(images.keypoints),
         "visibility": tf.constant(images.visibility),
-        "mask_boxes": tf.constant(images.mask_boxes),
+        "index": tf.range(n),
         "image_id": tf.constant(images.image_ids),
     }
     plan = functools.partial(
@@ -252,6 +242,6 @@ def make_bottomup_dataset(
     )
 
     return planned_dataset(
-        table, plan, functools.partial(_load, input_size=input_size), training=training, seed=seed,
+        table, plan, functools.partial(_load, input_size=input_size, ignore_regions=images.ignore_regions), training=training, seed=seed,
         batch_size=batch_size, drop_remainder=drop_remainder, num_parallel_calls=num_parallel_calls,
     )

@@ -102,6 +102,8 @@ def _check_annotation(
         jf.get(ann, "keypoints", source, field), 3 * k, source, f"{field}.keypoints",
         f" (x, y, v for each of the {k} keypoints of schema {schema.name!r})",
     )
+    if ann.get("segmentation") is not None:
+        _check_segmentation(ann["segmentation"], source, f"{field}.segmentation")
     if ann.setdefault("iscrowd", 0) not in (0, 1, True, False):
         raise jf.fail(source, f"{field}.iscrowd", f"must be 0 or 1, got {ann['iscrowd']!r}")
     if "area" not in ann:
@@ -111,6 +113,24 @@ def _check_annotation(
     jf.number(ann["area"], source, f"{field}.area")
     ann.setdefault("num_keypoints", int(np.count_nonzero(keypoints[2::3] > 0)))
     return ann
+
+
+def _check_segmentation(segmentation: Any, source: str, field: str) -> None:
+    """COCO's two forms: a list of polygons ``[x1, y1, x2, y2, ...]`` (at least three points
+    each), or a run-length mask ``{"counts": str | list, "size": [height, width]}``."""
+    if isinstance(segmentation, dict):
+        size = jf.get(segmentation, "size", source, field)
+        jf.numbers(size, 2, source, f"{field}.size", " (height, width)")
+        if not isinstance(jf.get(segmentation, "counts", source, field), (str, list)):
+            raise jf.fail(source, f"{field}.counts", "must be a run-length string or a list of run lengths")
+        return
+    if not isinstance(segmentation, list):
+        raise jf.fail(source, field, f"must be a list of polygons or an RLE object, got {type(segmentation).__name__}")
+    for i, polygon in enumerate(segmentation):
+        length = len(polygon) if isinstance(polygon, list) else 0
+        if length < 6 or length % 2:
+            raise jf.fail(source, f"{field}[{i}]", "must be a polygon: a list of x, y pairs, at least three points")
+        jf.numbers(polygon, length, source, f"{field}[{i}]")
 
 
 def _annotation_ids(annotations: list[dict], source: str) -> None:
