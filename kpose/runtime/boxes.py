@@ -18,6 +18,8 @@ from kpose.runtime.estimator import Person
 
 DETECTORS = ("full", "hog", "track")
 
+MIN_KEYPOINTS = 4  # confident keypoints a tracked person needs (Tracker's default)
+
 
 class DetectorError(KposeError):
     """A person detector is not available in this installation."""
@@ -184,7 +186,7 @@ class Tracker(BoxSource):
         detector: BoxSource,
         every: int = 30,
         threshold: float = 0.3,
-        min_keypoints: int = 4,
+        min_keypoints: int = MIN_KEYPOINTS,
         padding: float = 1.15,
         iou_threshold: float = 0.5,
         max_people: int | None = None,
