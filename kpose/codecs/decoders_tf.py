@@ -59,7 +59,8 @@ def locate_rows(heatmaps: tf.Tensor, float_scope: str | None = None) -> tuple[tf
     ``scores (B, K)`` of each channel's maximum, exactly :func:`locate_argmax`'s (first in
     row-major order on ties), for the price of one pooling pass over the map.
 
-    Max-pool each row (the first row holding the maximum is the argmax's row), gather that
+    Max-pool each row (a reduce-max over the row axis: the same values, and in ONNX no
+    transpose to NCHW; the first row holding the maximum is the argmax's row), gather that
     row per keypoint (``w*K`` values, not the whole map), keep the keypoint's own channel
     (``w`` values), take its first maximum. It never transposes or reshapes the full map: in
     TFLite either copies it, which costs more than the pooling itself at full resolution
@@ -69,8 +70,8 @@ def locate_rows(heatmaps: tf.Tensor, float_scope: str | None = None) -> tuple[tf
     ``float_scope`` when one is given.
     """
     h, w, k = heatmaps.shape[1:]
-    row_max = tf.nn.max_pool2d(heatmaps, [1, w], [1, w], "VALID")  # (B, h, 1, K)
-    rows = tf.math.argmax(tf.reshape(row_max, [-1, h, k]), axis=1, output_type=tf.int32)  # (B, K)
+    row_max = tf.reduce_max(heatmaps, axis=2)  # (B, h, K): the 1 x w max-pool, layout-free
+    rows = tf.math.argmax(row_max, axis=1, output_type=tf.int32)  # (B, K)
     lines = tf.gather(heatmaps, rows, axis=1, batch_dims=1)  # (B, K, w, K): [b, j] = row rows[b, j]
     # lines[b, j, x, j], keypoint j's own channel, at j*w*K + x*K + j of the flattened lines.
     own_index = (np.arange(k)[:, None] * (w * k + 1) + np.arange(w)[None, :] * k).ravel()
