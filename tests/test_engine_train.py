@@ -223,3 +223,23 @@ def test_multi_worker_is_refused_with_the_reason(tmp_path, synth):
     config = load_config(write_config(tmp_path / "c.yaml", synth, **{"train.distribution": "multi_worker"}))
     with pytest.raises(ConfigError, match="multi_worker is not supported.*20585"):
         train(config)
+
+
+def test_best_checkpoint_keeps_the_best_evaluated_epoch(tmp_path):
+    from kpose.engine.callbacks import BestCheckpoint
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    checkpoint = BestCheckpoint(tmp_path, "val_AP")
+    checkpoint.set_model(model)
+    # NaN: not evaluated this epoch (a first epoch without evaluation once froze the best at NaN)
+    for epoch, ap in enumerate([float("nan"), 0.1, float("nan"), 0.3, float("nan"), 0.2]):
+        model.layers[0].kernel.assign(np.full((2, 1), epoch, np.float32))
+        checkpoint.on_epoch_end(epoch, {"val_AP": ap})
+    best = keras.saving.load_model(tmp_path / "best.keras")
+    np.testing.assert_array_equal(np.asarray(best.layers[0].kernel), np.full((2, 1), 3.0))
+    (tmp_path / "log.csv").write_text("epoch,val_AP\n0,nan\n1,0.3\n")
+    resumed = BestCheckpoint(tmp_path, "val_AP")  # a resumed run must beat its earlier best
+    resumed.set_model(model)
+    resumed.on_epoch_end(6, {"val_AP": 0.25})
+    best = keras.saving.load_model(tmp_path / "best.keras")
+    np.testing.assert_array_equal(np.asarray(best.layers[0].kernel), np.full((2, 1), 3.0))

@@ -239,10 +239,7 @@ def fit_bottomup(
     if val_images is not None:
         callbacks[1:1] = [
             BottomUpEvaluate(config, schema, val_images),
-            keras.callbacks.ModelCheckpoint(
-                run_dir / "best.keras", monitor="val_AP", mode="max", save_best_only=True,
-                initial_value_threshold=cb.best_so_far(run_dir / "log.csv", "val_AP"),
-            ),
+            cb.BestCheckpoint(run_dir, "val_AP"),
         ]
     history = fit_epochs(
         model, train_ds.map(fit_targets, num_parallel_calls=tf.data.AUTOTUNE), config, steps_per_epoch, callbacks

@@ -105,6 +105,26 @@ class PredictionImages(keras.callbacks.Callback):
             tf.summary.image("heatmaps", tf.clip_by_value(summed, 0.0, 1.0), max_outputs=len(self.images))
 
 
+class BestCheckpoint(keras.callbacks.ModelCheckpoint):
+    """``RUN/best.keras``: the model of the evaluated epoch with the highest ``monitor``.
+
+    Epochs without an evaluation log the metric as NaN (or not at all) and are skipped: Keras'
+    own checkpoint counts a NaN as an improvement over "no best yet" and nothing beats a NaN
+    after it, so a run whose first epoch was not evaluated kept its first epoch's model.
+    """
+
+    def __init__(self, run_dir: Path, monitor: str):
+        super().__init__(
+            run_dir / "best.keras", monitor=monitor, mode="max", save_best_only=True,
+            initial_value_threshold=best_so_far(run_dir / "log.csv", monitor),
+        )
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        value = (logs or {}).get(self.monitor)
+        if value is not None and not math.isnan(float(value)):
+            super().on_epoch_end(epoch, logs)
+
+
 def best_so_far(csv_path: Path, key: str) -> float | None:
     """The best ``key`` in a previous run's CSV log, so a resumed run keeps its best model."""
     if not csv_path.exists():
@@ -128,12 +148,7 @@ def training_callbacks(
     if val_dataset is not None and val_samples is not None:
         callbacks.append(EvaluateCallback(config, schema, val_dataset, val_samples))
         monitor = f"val_{main_metric(config.data.val.format)}"
-        callbacks.append(
-            keras.callbacks.ModelCheckpoint(
-                run_dir / "best.keras", monitor=monitor, mode="max", save_best_only=True,
-                initial_value_threshold=best_so_far(run_dir / "log.csv", monitor),
-            )
-        )
+        callbacks.append(BestCheckpoint(run_dir, monitor))
         sample_images = next(val_dataset.take(1).as_numpy_iterator())["image"][:8]
         callbacks.append(PredictionImages(run_dir / "tensorboard", sample_images, schema, config.eval.every))
     callbacks += [
