@@ -4,7 +4,9 @@ multi-person images, with the grouping-based COCO evaluation as validation."""
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,6 +27,9 @@ from kpose.engine.fit import train  # noqa: E402
 from kpose.errors import ConfigError  # noqa: E402
 from kpose.cli.main import main  # noqa: E402
 from kpose.data.augment import AugmentConfig  # noqa: E402
+
+
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "training" / "experiments"
 
 
 def config_for(tmp_path, **train_overrides) -> Config:
@@ -65,6 +70,14 @@ def test_fit_trains_both_outputs_and_evaluates(tmp_path, capsys) -> None:
                  "--images", split.images, "--no-flip", "--json"]) == 0
     stats = json.loads(capsys.readouterr().out)
     assert stats["AP"] == pytest.approx(float(rows[-1]["val_AP"]), abs=1e-6)
+    # the error breakdown scores the model as the run did, and ground truth above it (the ceiling
+    # is low here: 640x480 images in a 64x64 input, 16x16 maps)
+    spec = importlib.util.spec_from_file_location("bottomup_errors", EXPERIMENTS / "bottomup_errors.py")
+    errors = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(errors)
+    table = errors.swapped_output_ap(result.last_model, result.run_dir / "config.yaml")
+    assert table["predicted heatmaps, predicted tags"]["AP"] == pytest.approx(float(rows[-1]["val_AP"]), abs=1e-6)
+    assert table["true heatmaps, true tags"]["AP"] > max(0.05, table["predicted heatmaps, predicted tags"]["AP"])
 
 
 def test_unknown_loss_weight_names_the_outputs(tmp_path) -> None:
