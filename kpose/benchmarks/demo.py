@@ -4,9 +4,9 @@ Synthetic people (:mod:`kpose.data.figures`) walk across a 640x480 video (1 and 
 each detector mode runs the :class:`~kpose.runtime.PosePipeline` the demo runs over it —
 decode, boxes, crops, inference, mapping back, smoothing, drawing and the overlay; writing
 the output video is not counted. Per mode: people found per frame (results with at least
-:data:`MIN_KEYPOINTS` keypoints scored above ``--threshold``, what a tracker keeps: a box
-always yields a result, confident or not), frames per second, and the mean milliseconds per
-frame of each stage. No TensorFlow: it runs on a device install.
+:data:`~kpose.runtime.boxes.MIN_KEYPOINTS` (4) keypoints above ``--threshold``, what a
+tracker keeps: a box always yields a result, confident or not), frames per second, and the
+mean milliseconds per frame of each stage. No TensorFlow: it runs on a device install.
 
 Modes: ``full`` (the whole frame is one box), ``hog`` (OpenCV's HOG detector on every frame;
 needs an OpenCV that has it), ``track+full`` / ``track+hog`` (keypoint tracking, the detector
@@ -30,13 +30,13 @@ from kpose.data.figures import Figure, figure_model
 from kpose.data.synthetic import _annotate, _paint_figure, joint_colors
 from kpose.keypoints import get_schema
 from kpose.runtime.boxes import (
-    MIN_KEYPOINTS,
     BoxSource,
     DetectorError,
     FullFrame,
     HogDetector,
     Tracker,
     hog_descriptor_class,
+    is_confident,
 )
 from kpose.runtime.drawing import draw_overlay
 from kpose.runtime.estimator import PoseEstimator
@@ -134,7 +134,7 @@ def measure(pipeline: PosePipeline, video: Path, threshold: float) -> dict:
 
     Returns:
         ``{"frames", "people", "fps", "ms": {stage: mean ms}}`` over the frames after a warm-up;
-        ``people``: results per frame with :data:`MIN_KEYPOINTS` keypoints above ``threshold``;
+        ``people``: results per frame that are confident (:func:`~kpose.runtime.boxes.is_confident`);
         stages are ``decode``, the pipeline's, and ``overlay``.
     """
     rows, people = [], []
@@ -154,7 +154,7 @@ def measure(pipeline: PosePipeline, video: Path, threshold: float) -> dict:
             fps = 1e3 / total
             if index >= WARMUP_FRAMES:
                 rows.append({"decode": decode, **result.timings_ms, "overlay": overlay, "total": total})
-                people.append(sum(int((p.scores > threshold).sum() >= MIN_KEYPOINTS) for p in result.people))
+                people.append(sum(is_confident(p.scores, threshold) for p in result.people))
             index += 1
     mean = {key: float(np.mean([r[key] for r in rows])) for key in rows[0]}
     return {

@@ -6,8 +6,8 @@ size, median latency of one crop at 1 and 2 threads with ai-edge-litert (XNNPACK
 default delegate) or onnxruntime, the share of that time spent in the in-graph decoder
 (the decoder alone, exported the same way on float heatmaps of the same size and timed in
 the same interpreter; for int8 files an upper bound, as their decoder pools and gathers the
-int8 maps, a quarter of the bytes), and the ops that XNNPACK does not take (they run in TFLite's reference
-kernels; the fewer the better). Medians of ``--repeats`` runs after a warm-up, milliseconds,
+int8 maps, a quarter of the bytes), and the ops that XNNPACK does not take (they run in
+TFLite's reference kernels; the fewer the better). Medians of ``--repeats`` runs after a warm-up, milliseconds,
 timed in round-robin passes over the files so that load from other processes hits all alike.
 """
 

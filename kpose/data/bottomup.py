@@ -241,7 +241,8 @@ def make_bottomup_dataset(
         _plan, schema=schema, augment=(augment or AugmentConfig()) if training else None, input_size=input_size
     )
 
+    load = functools.partial(_load, input_size=input_size, ignore_regions=images.ignore_regions)
     return planned_dataset(
-        table, plan, functools.partial(_load, input_size=input_size, ignore_regions=images.ignore_regions), training=training, seed=seed,
+        table, plan, load, training=training, seed=seed,
         batch_size=batch_size, drop_remainder=drop_remainder, num_parallel_calls=num_parallel_calls,
     )

@@ -12,6 +12,8 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
+from kpose.geometry import transform_points
+
 Outline = np.ndarray  # (V, 2) float32 image pixels (x, y), V >= 3
 
 
@@ -50,9 +52,6 @@ def draw_mask(outlines: Sequence[Outline], matrix: np.ndarray, input_size: tuple
     """``(H, W)`` uint8 mask of the input: 1 everywhere but inside the outlines (image pixels),
     warped by ``matrix`` (``(2, 3)``, image -> input), 0 there."""
     mask = np.ones(input_size, np.uint8)
-    if not len(outlines):
-        return mask
-    affine = np.asarray(matrix, np.float64)
-    warped = [np.round(o @ affine[:, :2].T + affine[:, 2]).astype(np.int32) for o in outlines]
-    cv2.fillPoly(mask, warped, 0)
+    if len(outlines):
+        cv2.fillPoly(mask, [np.round(transform_points(o, matrix)).astype(np.int32) for o in outlines], 0)
     return mask

@@ -41,7 +41,6 @@ def convert_onnx(graph: ServingGraph, metadata: ModelMetadata, opset: int = 17) 
     return model.SerializeToString()
 
 
-
 @contextlib.contextmanager
 def _graph_copies_collected() -> Iterator[None]:
     """Free each graph copy tf2onnx's optimizers drop, as soon as it is dropped.
@@ -49,7 +48,7 @@ def _graph_copies_collected() -> Iterator[None]:
     Every optimizer pass deep-copies the whole graph (weights included) and drops the old one,
     which is a reference cycle (nodes point at their graph) that only a full garbage collection
     frees, and the protobuf memory behind it is invisible to the collector's thresholds; about 30
-    passes kept MRFeaNet2-ResNet-50 (80M parameters, 320 MB) at a 24 GB peak, and 7 GB with this.
+    passes kept MRFeaNet2-ResNet-50 (80M parameters, 320 MB) at a 24 GB peak, and 8 GB with this.
     The collection runs when a pass rewrites the graph's protos (``Graph.update_proto``, once a
     pass), over the objects made since the conversion started only (the rest are frozen), so it
     costs milliseconds on small models.

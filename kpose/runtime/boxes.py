@@ -108,6 +108,12 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(union, 1e-6)
 
 
+def is_confident(scores: np.ndarray, threshold: float, min_keypoints: int = MIN_KEYPOINTS) -> bool:
+    """Whether a person has at least ``min_keypoints`` of its ``(K,)`` scores above ``threshold``
+    (what a track needs to be kept)."""
+    return int(np.count_nonzero(scores > threshold)) >= min_keypoints
+
+
 def keypoint_box(
     keypoints: np.ndarray, scores: np.ndarray, threshold: float, min_keypoints: int, padding: float
 ) -> np.ndarray | None:
@@ -123,9 +129,9 @@ def keypoint_box(
     Returns:
         ``(4,)`` float32 ``(x, y, w, h)`` image pixels.
     """
-    confident = keypoints[scores > threshold]
-    if len(confident) < min_keypoints:
+    if not is_confident(scores, threshold, min_keypoints):
         return None
+    confident = keypoints[scores > threshold]
     low, high = confident.min(axis=0), confident.max(axis=0)
     size = np.maximum(high - low, max(0.1 * float((high - low).max()), 1.0)) * padding
     return np.concatenate([(low + high) / 2 - size / 2, size]).astype(np.float32)
