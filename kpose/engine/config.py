@@ -21,11 +21,17 @@ DatasetFormat = Literal["coco", "crowdpose", "mpii"]
 
 @dataclass
 class ModelConfig:
-    """``name`` as :func:`kpose.models.create_model` takes it; ``options`` are head options."""
+    """``name`` as :func:`kpose.models.create_model` takes it; ``options`` are head options.
+
+    ``weights`` are keras.applications backbone weights (``"imagenet"``); ``init_from`` a kpose
+    ``.keras`` model whose layers of the same name and shapes start this one
+    (:mod:`kpose.engine.init_weights`). A resumed run restores its own state over both.
+    """
 
     name: str
     input_size: tuple[int, int] = (256, 192)
     weights: str | None = None
+    init_from: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -108,6 +114,8 @@ def _check_paths(config: Config, source: str) -> None:
             value = getattr(dataset, key)
             if value is not None and not Path(value).exists():
                 raise ConfigError(f"{source}: data.{split}.{key}: {value} does not exist")
+    if config.model.init_from is not None and not Path(config.model.init_from).is_file():
+        raise ConfigError(f"{source}: model.init_from: {config.model.init_from} does not exist")
 
 
 def load_config(path: str | Path, check_paths: bool = True) -> Config:

@@ -27,6 +27,7 @@ from kpose.data.pipeline import make_topdown_dataset
 from kpose.engine import callbacks as cb
 from kpose.engine.config import Config
 from kpose.engine.datasets import fit_inputs, read_split
+from kpose.engine.init_weights import init_from_model
 from kpose.engine.losses import HeatmapLoss
 from kpose.engine.schedules import WarmupMultiStep
 from kpose.errors import ConfigError
@@ -76,8 +77,12 @@ def loss_weights_for(outputs: list[str], configured: dict[str, float]) -> dict[s
 
 
 def build_model(config: Config, schema: KeypointSchema) -> keras.Model:
-    model = config.model
-    return create_model(model.name, schema=schema, input_size=model.input_size, weights=model.weights, **model.options)
+    """``config.model`` built, and started from ``model.init_from`` where given."""
+    spec = config.model
+    model = create_model(spec.name, schema=schema, input_size=spec.input_size, weights=spec.weights, **spec.options)
+    if spec.init_from is not None:
+        print(init_from_model(model, spec.init_from).summary(Path(spec.init_from)))
+    return model
 
 
 def make_optimizer(config: Config, steps_per_epoch: int) -> keras.optimizers.Optimizer:
