@@ -83,6 +83,17 @@ def test_refine_fills_a_keypoint_below_the_detection_threshold() -> None:
     np.testing.assert_allclose(b_refined[2], (56, 20, 0.05), atol=0.01)
 
 
+def test_a_stray_candidate_ranks_below_the_people_whose_keypoints_refine_lends_it() -> None:
+    stray = {"keypoints": [(-50, -50), (-50, -50), (30, 58)], "scores": np.array([0, 0, 0.3]), "tag": -3.0}
+    heatmaps, tags = render([A, B, stray])
+    people, scores = group_people(find_candidates(heatmaps, tags, nms_kernel=5))
+    assert len(people) == 3
+    # refined, the stray one holds A's or B's first two keypoints at score ~1: mean ~0.77
+    assert people[2, 2, 2] == pytest.approx(0.3, abs=0.02) and people[2, :2, 2].min() > 0.9
+    # ranked by its own keypoint as grouped (0.3 / 3), far below the two real people
+    np.testing.assert_allclose(scores, [1.0, 1.0, 0.1], atol=0.02)
+
+
 def test_a_third_person_with_a_distant_tag_is_a_new_person() -> None:
     c = {"keypoints": [(30, 30), (34, 40), (40, 30)], "tag": -3.0}
     heatmaps, tags = render([A, B, c])

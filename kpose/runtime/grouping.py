@@ -214,12 +214,15 @@ def group_people(
 
     Returns:
         ``people (N, K, 3)`` (x, y in input pixels, score) and ``scores (N,)``, the mean
-        keypoint score of each person, best first (at most ``max_people``).
+        keypoint score of each person as grouped, before refinement, best first (at most
+        ``max_people``). Scored after it, a stray candidate that started a person of its own
+        would borrow real people's keypoints and rank with them (as in Newell et al.'s and
+        HigherHRNet's code, refinement moves keypoints, not scores).
     """
     people, person_tags = group_candidates(candidates, detection_threshold, tag_threshold)
+    scores = people[:, :, 2].mean(axis=1) if len(people) else np.zeros(0, np.float32)
     if refine and len(people):
         people = refine_people(people, person_tags, candidates)
-    scores = people[:, :, 2].mean(axis=1) if len(people) else np.zeros(0, np.float32)
     best = np.argsort(-scores, kind="stable")[:max_people]
     return people[best], scores[best].astype(np.float32)
 
