@@ -136,3 +136,40 @@ def test_a_top_down_file_is_refused(tmp_path) -> None:
     top_down = export_model(create_model("simplebaseline_mobilenetv3_small", "coco", (64, 64)), tmp_path / "t.tflite")
     with pytest.raises(KposeError, match="a top-down model"):
         BottomUpEstimator(top_down)
+
+
+@pytest.fixture(scope="module")
+def confident(model, tmp_path_factory):
+    """The random model with its heatmaps scaled so that their peaks reach ~1 (above the
+    grouping's detection threshold): saved, and exported as TFLite and ONNX."""
+    scaled = keras.models.clone_model(model)
+    scaled.set_weights(model.get_weights())
+    batch = np.random.default_rng(1).uniform(0, 255, (2, *SIZE, 3)).astype(np.float32)
+    peak = float(np.max(scaled.predict_on_batch(batch)["heatmaps"]))
+    head = scaled.get_layer("sr_lkconv")
+    head.set_weights([w / peak for w in head.get_weights()])
+    root = tmp_path_factory.mktemp("bu_confident")
+    scaled.save(root / "m.keras")
+    return root / "m.keras", _Exported(scaled, root)
+
+
+@pytest.mark.parametrize("fmt", ["tflite", "onnx"])
+def test_exported_file_evaluates_as_the_keras_model(confident, fmt, tmp_path) -> None:
+    from kpose.data.synthetic import write_synthetic_coco
+    from kpose.engine.bottomup import evaluate_bottomup_file
+    from kpose.engine.config import DatasetConfig
+    from kpose.engine.evaluate_exported import evaluate_exported_file
+
+    keras_file, exported = confident
+    val = write_synthetic_coco(tmp_path / "data", 3, seed=2, split="val", image_size=(160, 160))
+    dataset = DatasetConfig(str(val.annotation_file), str(val.image_dir))
+    schema = get_schema("coco")
+    want = evaluate_bottomup_file(keras_file, dataset, schema, results_file=tmp_path / "keras.json")
+    got = evaluate_exported_file(exported[fmt], dataset, schema, results_file=tmp_path / "file.json")
+    keras_people = json.loads((tmp_path / "keras.json").read_text())
+    file_people = json.loads((tmp_path / "file.json").read_text())
+    assert len(keras_people) > 3  # people on every image, grouped the same way
+    assert [p["image_id"] for p in file_people] == [p["image_id"] for p in keras_people]
+    np.testing.assert_allclose([p["keypoints"] for p in file_people], [p["keypoints"] for p in keras_people], atol=0.02)
+    np.testing.assert_allclose([p["score"] for p in file_people], [p["score"] for p in keras_people], atol=1e-4)
+    assert got == pytest.approx(want, abs=1e-3)

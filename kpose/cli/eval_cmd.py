@@ -167,14 +167,18 @@ def run_exported(args: argparse.Namespace, dataset: Any, schema: Any) -> int:
     decoder and flip setting; ``--decoder`` / ``--no-flip`` do not apply)."""
     from kpose.engine.evaluate_exported import evaluate_exported_file
     from kpose.metadata import read_metadata
+    from kpose.runtime.bottomup import DECODER_NAME as BOTTOMUP
 
     decoder = read_metadata(args.model).decoder
     stats = evaluate_exported_file(
         args.model, dataset, schema, results_file=Path(args.results_out) if args.results_out else None
     )
-    title = (
-        f"{args.model} on {dataset.annotations} ({'detected' if dataset.boxes else 'ground-truth'} boxes, "
-        f"in-graph decoder {decoder.get('name')}, flip test {'on' if decoder.get('flip_test') else 'off'})"
-    )
+    if decoder.get("name") == BOTTOMUP:
+        title = f"{args.model} on {dataset.annotations} (bottom-up: whole images, grouped in the runtime)"
+    else:
+        title = (
+            f"{args.model} on {dataset.annotations} ({'detected' if dataset.boxes else 'ground-truth'} boxes, "
+            f"in-graph decoder {decoder.get('name')}, flip test {'on' if decoder.get('flip_test') else 'off'})"
+        )
     report(stats, as_json=args.json, title=title)
     return 0

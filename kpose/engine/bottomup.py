@@ -163,7 +163,13 @@ def evaluate_bottomup_file(
         )
     images = read_images(dataset, schema, MAX_PEOPLE)
     data = make_bottomup_dataset(images, schema, tuple(model.input.shape[1:3]), batch_size, training=False)
-    results = predict_people(model, data, schema, flip_test)
+    return save_and_score(predict_people(model, data, schema, flip_test), dataset, schema, results_file)
+
+
+def save_and_score(
+    results: list[dict], dataset: DatasetConfig, schema: KeypointSchema, results_file: Path | None
+) -> dict[str, float]:
+    """Write COCO results to ``results_file`` (if given) and score them on ``dataset``."""
     if results_file is not None:
         Path(results_file).write_text(json.dumps(results))
     return score_results(results, dataset.annotations, schema)
