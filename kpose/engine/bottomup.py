@@ -30,7 +30,14 @@ from kpose.evaluation.coco import COCO_METRICS
 from kpose.geometry import invert_affine, transform_points
 from kpose.keypoints import KeypointSchema
 from kpose.models import parse_model_name
-from kpose.runtime.grouping import find_candidates, flip_merge, group_people
+from kpose.runtime.grouping import (
+    DETECTION_THRESHOLD,
+    TAG_THRESHOLD,
+    TOP_K,
+    find_candidates,
+    flip_merge,
+    group_people,
+)
 
 # Both AE terms weigh 1e-3 against the heatmap MSE (DESIGN.md section 2; MMPose AELoss).
 DEFAULT_LOSS_WEIGHTS = {"heatmaps": 1.0, "tags": 1e-3}
@@ -38,11 +45,12 @@ DEFAULT_LOSS_WEIGHTS = {"heatmaps": 1.0, "tags": 1e-3}
 
 @dataclass(frozen=True)
 class GroupingConfig:
-    """Grouping settings of evaluation (see :mod:`kpose.runtime.grouping`)."""
+    """Grouping settings of evaluation; the defaults are the runtime's (:mod:`kpose.runtime.grouping`),
+    so a Keras model and its exported file are grouped alike."""
 
-    top_k: int = 30
-    detection_threshold: float = 0.1
-    tag_threshold: float = 1.0
+    top_k: int = TOP_K
+    detection_threshold: float = DETECTION_THRESHOLD
+    tag_threshold: float = TAG_THRESHOLD
     refine: bool = True
 
 
