@@ -24,31 +24,21 @@ from kpose.runtime import BottomUpEstimator, open_backend  # noqa: E402
 from kpose.runtime.demo import DemoSettings, run_demo  # noqa: E402
 from kpose.runtime.grouping import find_candidates  # noqa: E402
 
+from batchnorm_stats import set_batchnorm_statistics  # noqa: E402
+
 SIZE = (128, 128)
-
-
-def _leaves(layer):
-    if isinstance(layer, keras.Model):
-        for inner in layer.layers:
-            yield from _leaves(inner)
-    else:
-        yield layer
 
 
 @pytest.fixture(scope="module")
 def model():
-    """Random weights with BatchNorm statistics set from one batch of images (a randomly
-    initialized MobileNetV3 otherwise outputs ~1e-11), so the heatmaps have many distinct
-    peaks."""
+    """Random weights with BatchNorm statistics set from one batch of images, so the heatmaps
+    have many distinct peaks."""
     keras.utils.set_random_seed(0)
-    model = create_model("srhead_ae_mobilenetv3_small", "coco", SIZE, scale=0.5, deconv_filters=16)
-    norms = [layer for layer in _leaves(model) if isinstance(layer, keras.layers.BatchNormalization)]
-    for layer in norms:
-        layer.momentum = 0.0  # the next training-mode call sets the moving statistics
-    model(np.random.default_rng(0).uniform(0, 255, (4, *SIZE, 3)).astype(np.float32), training=True)
-    for layer in norms:
-        layer.momentum = 0.9
-    return model
+    model = create_model(
+        "srhead_ae_mobilenetv3_small", "coco", SIZE, scale=0.5, deconv_filters=16, tag_context="F5"
+    )
+    images = np.random.default_rng(0).uniform(0, 255, (4, *SIZE, 3)).astype(np.float32)
+    return set_batchnorm_statistics(model, images)
 
 
 class _Exported(dict):

@@ -10,7 +10,7 @@ from typing import Any, Callable
 import keras
 
 from kpose.models.backbones import LEVELS, BackboneSpec
-from kpose.models.heads.bottomup import build_ae, build_srhead_ae, srhead_ae_levels
+from kpose.models.heads.bottomup import ae_levels, build_ae, build_srhead_ae, srhead_ae_levels
 from kpose.models.heads.mr import build_mrfeanet, build_mrheatnet
 from kpose.models.heads.simple import build_simple, simple_levels
 from kpose.models.heads.sr import build_srhead, sr_levels, sr_head
@@ -91,7 +91,7 @@ HEADS: dict[str, HeadSpec] = {
         ),
         HeadSpec("mrfeanet1", partial(build_mrfeanet, variant=1), _all_levels, _needs_bottleneck),
         HeadSpec("mrfeanet2", partial(build_mrfeanet, variant=2), _all_levels, _needs_bottleneck),
-        HeadSpec("ae", build_ae, simple_levels, task="bottomup"),
+        HeadSpec("ae", build_ae, ae_levels, task="bottomup"),
         HeadSpec("srhead_ae", build_srhead_ae, srhead_ae_levels, task="bottomup"),
     )
 }

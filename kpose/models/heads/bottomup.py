@@ -8,6 +8,12 @@ and output two maps of the same size:
 - ``tags`` (B, h, w, K): one associative-embedding tag per keypoint type, a 1x1 conv on the
   head's input feature, bilinearly upsampled to the heatmaps' resolution (the paper's Eq. 6).
 
+Option ``tag_context`` (ours, off by default): the tag conv also reads a coarser pyramid level
+(e.g. ``"F5"``), projected by a 1x1 conv at its own resolution, bilinearly upsampled and
+concatenated. A tag says whose keypoint this is, so it needs a receptive field the size of a
+person; a stride-8 feature of an edge backbone sees ~100 px, and the tags of people taller
+than that fall apart (training/experiments/bottomup_errors.py, docs/bottomup.md).
+
 ``ae``: a 1x1 conv to K heatmaps at 1/4 (the simple head). ``srhead_ae``: the SR head
 (e=4, r=4, kernel 9 by default) to full resolution.
 """
@@ -18,14 +24,59 @@ from typing import Mapping
 
 import keras
 
-from kpose.models.backbones import BackboneSpec
-from kpose.models.heads.simple import DECONV_FILTERS, heatmap_conv, simple_features
+from kpose.errors import ConfigError
+from kpose.models.backbones import LEVELS, STRIDES, BackboneSpec
+from kpose.models.heads.simple import DECONV_FILTERS, heatmap_conv, simple_features, simple_levels
 from kpose.models.heads.sr import EMBED, KERNEL_SIZE, sr_head, sr_input, sr_levels, upscale_factor
 
+CONTEXT_FILTERS = 64
 
-def tag_map(x: keras.KerasTensor, num_keypoints: int, upscale: int) -> keras.KerasTensor:
+
+def with_context(
+    x: keras.KerasTensor, context: keras.KerasTensor, filters: int
+) -> keras.KerasTensor:
+    """(B, h, w, C) and a coarser level (B, h/f, w/f, C') -> (B, h, w, C + filters): the
+    coarse level through a 1x1 conv to ``filters`` channels, bilinearly upsampled by f."""
+    factor = x.shape[1] // context.shape[1]
+    y = keras.layers.Conv2D(filters, 1, name="tag_context_conv")(context)
+    y = keras.layers.UpSampling2D(factor, interpolation="bilinear", name="tag_context_up")(y)
+    return keras.layers.Concatenate(name="tag_context_concat")([x, y])
+
+
+def _check_level(tag_context: str | None) -> None:
+    if tag_context is not None and tag_context not in LEVELS:
+        raise ConfigError(f"tag_context {tag_context!r} is not one of {', '.join(LEVELS)}")
+
+
+def _check_context(tag_context: str | None, stride: int) -> None:
+    _check_level(tag_context)
+    if tag_context is not None and STRIDES[tag_context] <= stride:
+        raise ConfigError(
+            f"tag_context {tag_context!r} (stride {STRIDES[tag_context]}) must be coarser than "
+            f"the feature the tags read (stride {stride})"
+        )
+
+
+def tag_map(
+    x: keras.KerasTensor,
+    stride: int,
+    num_keypoints: int,
+    upscale: int,
+    features: Mapping[str, keras.KerasTensor],
+    tag_context: str | None = None,
+    context_filters: int = CONTEXT_FILTERS,
+) -> keras.KerasTensor:
     """Associative-embedding tags: 1x1 conv (B, h, w, C) -> (B, h, w, K), then bilinear
-    upsampling by ``upscale``; output ``tags`` (B, h*upscale, w*upscale, K), float32."""
+    upsampling by ``upscale``; output ``tags`` (B, h*upscale, w*upscale, K), float32.
+
+    Args:
+        x: the head's input feature, ``stride`` input pixels per cell.
+        features: the backbone's levels; ``features[tag_context]``, when given, is
+            concatenated to ``x`` first (:func:`with_context`, ``context_filters`` channels).
+    """
+    _check_context(tag_context, stride)
+    if tag_context is not None:
+        x = with_context(x, features[tag_context], context_filters)
     if upscale == 1:
         return keras.layers.Conv2D(num_keypoints, 1, name="tags", dtype="float32")(x)
     tags = keras.layers.Conv2D(num_keypoints, 1, name="tag_conv")(x)
@@ -40,14 +91,18 @@ def build_ae(
     num_keypoints: int,
     *,
     deconv_filters: int = DECONV_FILTERS,
+    tag_context: str | None = None,
+    context_filters: int = CONTEXT_FILTERS,
 ) -> dict[str, keras.KerasTensor]:
     """Simple head + AE: {"heatmaps", "tags"}, both (B, H/4, W/4, K).
 
     Args:
         deconv_filters: width of the three deconvolutions (ignored on HRNet).
+        tag_context, context_filters: a coarser level the tags also read (see :func:`tag_map`).
     """
     x = simple_features(features, backbone, deconv_filters)
-    return {"heatmaps": heatmap_conv(x, num_keypoints), "tags": tag_map(x, num_keypoints, 1)}
+    tags = tag_map(x, 4, num_keypoints, 1, features, tag_context, context_filters)
+    return {"heatmaps": heatmap_conv(x, num_keypoints), "tags": tags}
 
 
 def build_srhead_ae(
@@ -60,6 +115,8 @@ def build_srhead_ae(
     embed: int = EMBED,
     kernel_size: int = KERNEL_SIZE,
     deconv_filters: int = DECONV_FILTERS,
+    tag_context: str | None = None,
+    context_filters: int = CONTEXT_FILTERS,
 ) -> dict[str, keras.KerasTensor]:
     """SR head + AE: {"heatmaps", "tags"}, both (B, H*scale, W*scale, K).
 
@@ -70,15 +127,29 @@ def build_srhead_ae(
         scale: output size / input size (1: full resolution; r = stride x scale).
         embed, kernel_size: the SR head's e and large kernel (paper: 4 and 9).
         deconv_filters: width of the three deconvolutions (ignored on HRNet and for a level).
+        tag_context, context_filters: a coarser level the tags also read (see :func:`tag_map`;
+            e.g. ``"F5"`` with ``feature="F3"``).
     """
     x, stride = sr_input(features, backbone, feature, deconv_filters)
     r = upscale_factor(stride, scale, "srhead_ae")
     heatmaps = sr_head(x, num_keypoints, embed, r, kernel_size, "sr", "heatmaps")
-    return {"heatmaps": heatmaps, "tags": tag_map(x, num_keypoints, r)}
+    tags = tag_map(x, stride, num_keypoints, r, features, tag_context, context_filters)
+    return {"heatmaps": heatmaps, "tags": tags}
+
+
+def _with_context_level(levels: tuple[str, ...], tag_context: str | None) -> tuple[str, ...]:
+    _check_level(tag_context)
+    return levels if tag_context in (None, *levels) else (*levels, tag_context)
+
+
+def ae_levels(backbone: BackboneSpec, tag_context: str | None = None, **_: object) -> tuple[str, ...]:
+    """The pyramid levels ``ae`` reads: the simple head's, and ``tag_context``'s."""
+    return _with_context_level(simple_levels(backbone), tag_context)
 
 
 def srhead_ae_levels(
-    backbone: BackboneSpec, feature: str = "deconv", **_: object
+    backbone: BackboneSpec, feature: str = "deconv", tag_context: str | None = None, **_: object
 ) -> tuple[str, ...]:
-    """The pyramid level ``srhead_ae`` reads (F5 under the deconvolutions by default)."""
-    return sr_levels(backbone, feature)
+    """The pyramid levels ``srhead_ae`` reads (F5 under the deconvolutions by default), and
+    ``tag_context``'s."""
+    return _with_context_level(sr_levels(backbone, feature), tag_context)
