@@ -7,24 +7,16 @@ inference its outputs are ~1e-11 and differences between them are rounding noise
 
 from __future__ import annotations
 
-from typing import Iterator
-
 import keras
 import numpy as np
 
-
-def _leaves(layer: keras.layers.Layer) -> Iterator[keras.layers.Layer]:
-    if isinstance(layer, keras.Model):
-        for inner in layer.layers:
-            yield from _leaves(inner)
-    else:
-        yield layer
+from kpose.models.complexity import leaf_layers
 
 
 def set_batchnorm_statistics(model: keras.Model, images: np.ndarray) -> keras.Model:
     """Set every BatchNorm layer's (nested sub-models included) moving mean and variance to
     those of ``images`` (B, H, W, 3) float32 pixel values; returns ``model``."""
-    norms = [layer for layer in _leaves(model) if isinstance(layer, keras.layers.BatchNormalization)]
+    norms = [layer for layer in leaf_layers(model) if isinstance(layer, keras.layers.BatchNormalization)]
     momenta = [layer.momentum for layer in norms]
     for layer in norms:
         layer.momentum = 0.0  # the next training-mode call sets the moving statistics

@@ -39,11 +39,11 @@ from kpose.models.factory import (
 from kpose.models.layers import GELU, KeypointConv2D
 
 
-def _leaf_layers(layer: keras.layers.Layer) -> Iterator[keras.layers.Layer]:
+def leaf_layers(layer: keras.layers.Layer) -> Iterator[keras.layers.Layer]:
     """Every non-model layer inside ``layer``, descending into nested models."""
     if isinstance(layer, keras.Model):
         for inner in layer.layers:
-            yield from _leaf_layers(inner)
+            yield from leaf_layers(inner)
     else:
         yield layer
 
@@ -58,7 +58,7 @@ def _layer_params(layer: keras.layers.Layer) -> int:
 
 def count_params(layer: keras.layers.Layer) -> int:
     """Learnable parameters of a layer or model (BatchNorm moving statistics excluded)."""
-    return sum(_layer_params(leaf) for leaf in _leaf_layers(layer))
+    return sum(_layer_params(leaf) for leaf in leaf_layers(layer))
 
 
 def _elements(shape: tuple[int | None, ...]) -> int:
@@ -147,7 +147,7 @@ def _layer_macs(layer: keras.layers.Layer) -> int:
 
 def count_macs(model: keras.Model) -> int:
     """Multiply-accumulates of one forward pass of one sample (every output of ``model``)."""
-    return sum(_layer_macs(leaf) for leaf in _leaf_layers(model))
+    return sum(_layer_macs(leaf) for leaf in leaf_layers(model))
 
 
 @dataclass(frozen=True)
