@@ -12,7 +12,9 @@ Option ``tag_context`` (ours, off by default): the tag conv also reads a coarser
 (e.g. ``"F5"``), projected by a 1x1 conv at its own resolution, bilinearly upsampled and
 concatenated. A tag says whose keypoint this is, so it needs a receptive field the size of a
 person; a stride-8 feature of an edge backbone sees ~100 px, and the tags of people taller
-than that fall apart (training/experiments/bottomup_errors.py, docs/bottomup.md).
+than that fall apart (training/experiments/bottomup_errors.py, docs/bottomup.md). Option
+``heatmap_context`` (``srhead_ae``, ours, off by default) feeds the same concatenation to the
+SR head: a keypoint hidden behind another figure has to be placed from the rest of the person.
 
 ``ae``: a 1x1 conv to K heatmaps at 1/4 (the simple head). ``srhead_ae``: the SR head
 (e=4, r=4, kernel 9 by default) to full resolution.
@@ -57,26 +59,23 @@ def _check_context(tag_context: str | None, stride: int) -> None:
         )
 
 
-def tag_map(
+def context_feature(
     x: keras.KerasTensor,
     stride: int,
-    num_keypoints: int,
-    upscale: int,
     features: Mapping[str, keras.KerasTensor],
-    tag_context: str | None = None,
+    tag_context: str | None,
     context_filters: int = CONTEXT_FILTERS,
 ) -> keras.KerasTensor:
-    """Associative-embedding tags: 1x1 conv (B, h, w, C) -> (B, h, w, K), then bilinear
-    upsampling by ``upscale``; output ``tags`` (B, h*upscale, w*upscale, K), float32.
-
-    Args:
-        x: the head's input feature, ``stride`` input pixels per cell.
-        features: the backbone's levels; ``features[tag_context]``, when given, is
-            concatenated to ``x`` first (:func:`with_context`, ``context_filters`` channels).
-    """
+    """``x`` (B, h, w, C), ``stride`` input pixels per cell, with ``features[tag_context]``
+    concatenated (:func:`with_context`, ``context_filters`` channels), or ``x`` itself when
+    ``tag_context`` is None."""
     _check_context(tag_context, stride)
-    if tag_context is not None:
-        x = with_context(x, features[tag_context], context_filters)
+    return x if tag_context is None else with_context(x, features[tag_context], context_filters)
+
+
+def tag_map(x: keras.KerasTensor, num_keypoints: int, upscale: int) -> keras.KerasTensor:
+    """Associative-embedding tags: 1x1 conv (B, h, w, C) -> (B, h, w, K), then bilinear
+    upsampling by ``upscale``; output ``tags`` (B, h*upscale, w*upscale, K), float32."""
     if upscale == 1:
         return keras.layers.Conv2D(num_keypoints, 1, name="tags", dtype="float32")(x)
     tags = keras.layers.Conv2D(num_keypoints, 1, name="tag_conv")(x)
@@ -98,10 +97,11 @@ def build_ae(
 
     Args:
         deconv_filters: width of the three deconvolutions (ignored on HRNet).
-        tag_context, context_filters: a coarser level the tags also read (see :func:`tag_map`).
+        tag_context, context_filters: a coarser level the tags also read
+            (:func:`context_feature`).
     """
     x = simple_features(features, backbone, deconv_filters)
-    tags = tag_map(x, 4, num_keypoints, 1, features, tag_context, context_filters)
+    tags = tag_map(context_feature(x, 4, features, tag_context, context_filters), num_keypoints, 1)
     return {"heatmaps": heatmap_conv(x, num_keypoints), "tags": tags}
 
 
@@ -117,6 +117,7 @@ def build_srhead_ae(
     deconv_filters: int = DECONV_FILTERS,
     tag_context: str | None = None,
     context_filters: int = CONTEXT_FILTERS,
+    heatmap_context: bool = False,
 ) -> dict[str, keras.KerasTensor]:
     """SR head + AE: {"heatmaps", "tags"}, both (B, H*scale, W*scale, K).
 
@@ -127,14 +128,19 @@ def build_srhead_ae(
         scale: output size / input size (1: full resolution; r = stride x scale).
         embed, kernel_size: the SR head's e and large kernel (paper: 4 and 9).
         deconv_filters: width of the three deconvolutions (ignored on HRNet and for a level).
-        tag_context, context_filters: a coarser level the tags also read (see :func:`tag_map`;
-            e.g. ``"F5"`` with ``feature="F3"``).
+        tag_context, context_filters: a coarser level the tags also read
+            (:func:`context_feature`; e.g. ``"F5"`` with ``feature="F3"``).
+        heatmap_context: the SR head reads the same concatenation as the tags (needs
+            ``tag_context``): occluded keypoints are placed from the rest of the person.
     """
+    if heatmap_context and tag_context is None:
+        raise ConfigError("heatmap_context: true needs tag_context (the level both read)")
     x, stride = sr_input(features, backbone, feature, deconv_filters)
     r = upscale_factor(stride, scale, "srhead_ae")
-    heatmaps = sr_head(x, num_keypoints, embed, r, kernel_size, "sr", "heatmaps")
-    tags = tag_map(x, stride, num_keypoints, r, features, tag_context, context_filters)
-    return {"heatmaps": heatmaps, "tags": tags}
+    wide = context_feature(x, stride, features, tag_context, context_filters)
+    sr_feature = wide if heatmap_context else x
+    heatmaps = sr_head(sr_feature, num_keypoints, embed, r, kernel_size, "sr", "heatmaps")
+    return {"heatmaps": heatmaps, "tags": tag_map(wide, num_keypoints, r)}
 
 
 def _with_context_level(levels: tuple[str, ...], tag_context: str | None) -> tuple[str, ...]:
