@@ -10,6 +10,7 @@ keras = pytest.importorskip("keras")
 
 from kpose.cli import models_cmd  # noqa: E402
 from kpose.errors import ConfigError  # noqa: E402
+from kpose.engine.init_weights import transfer_weights  # noqa: E402
 from kpose.models import create_model, get_backbone, list_models, parse_model_name  # noqa: E402
 from kpose.models import profile_model  # noqa: E402
 from kpose.models.factory import assemble_model, backbone_levels  # noqa: E402
@@ -42,6 +43,8 @@ def test_bottomup_names_parse_and_list() -> None:
      ("srhead_ae_mobilenetv3_small", {"scale": 0.5, "deconv_filters": 32}, 2),
      ("srhead_ae_mobilenetv3_large", {"feature": "F3", "scale": 0.5}, 2),
      ("srhead_ae_mobilenetv3_large", {"feature": "F3", "scale": 0.5, "tag_context": "F5"}, 2),
+     ("srhead_ae_mobilenetv3_large",
+      {"feature": "F3", "scale": 0.5, "tag_context": "F5", "heatmap_context": True}, 2),
      ("ae_mobilenetv3_small", {"deconv_filters": 16, "tag_context": "F4"}, 4)],
 )
 def test_outputs_heatmaps_and_tags_at_one_resolution(name, options, stride, tmp_path) -> None:
@@ -65,24 +68,33 @@ def test_srhead_ae_on_a_pyramid_level_has_no_deconvolutions() -> None:
         create_model("srhead_ae_mobilenetv3_large", "coco", (64, 64), feature="F9")
 
 
-def test_tag_context_lets_tags_see_across_the_image() -> None:
+def test_context_lets_tags_and_heatmaps_see_across_the_image() -> None:
     """F3 of MobileNetV3-Large sees ~100 px (and, through squeeze-excitation, the image's mean
-    channels): the tags in one corner of a 256x256 image barely move when the opposite corner
-    changes. With F5 context they move 10x more; the heatmaps are the same model's either way."""
+    channels): the maps in one corner of a 256x256 image barely move when the opposite corner
+    changes. With F5 context the tags move 10x more and the heatmaps are the same model's as
+    without it; with ``heatmap_context`` the heatmaps move 10x more too."""
     image = np.random.default_rng(0).uniform(0, 255, (1, 256, 256, 3)).astype("float32")
     changed = image.copy()
     changed[:, 192:, 192:] = 255.0 - changed[:, 192:, 192:]
-    heatmaps, corner_change = {}, {}
-    for context in (None, "F5"):
-        keras.utils.set_random_seed(0)
+    variants = {"none": {}, "tags": {"tag_context": "F5"},
+                "both": {"tag_context": "F5", "heatmap_context": True}}
+    heatmaps, corner_change, plain = {}, {}, None
+    for variant, options in variants.items():
         model = create_model("srhead_ae_mobilenetv3_large", "coco", (256, 256), feature="F3",
-                             scale=0.5, kernel_size=5, tag_context=context)
+                             scale=0.5, kernel_size=5, **options)
+        if plain is not None:
+            transfer_weights(model, plain)  # the layers all three share start equal
+        plain = plain or model
         set_batchnorm_statistics(model, image)
         before, after = model(image, training=False), model(changed, training=False)
-        heatmaps[context] = np.asarray(before["heatmaps"])
-        corner_change[context] = float(np.abs(np.asarray(after["tags"] - before["tags"]))[0, :32, :32].max())
-    np.testing.assert_array_equal(heatmaps["F5"], heatmaps[None])
-    assert corner_change["F5"] > 5 * corner_change[None] > 0
+        heatmaps[variant] = np.asarray(before["heatmaps"])
+        corner_change[variant] = {
+            key: float(np.abs(np.asarray(after[key] - before[key]))[0, :32, :32].max())
+            for key in ("heatmaps", "tags")
+        }
+    np.testing.assert_array_equal(heatmaps["tags"], heatmaps["none"])
+    assert corner_change["tags"]["tags"] > 5 * corner_change["none"]["tags"] > 0
+    assert corner_change["both"]["heatmaps"] > 5 * corner_change["none"]["heatmaps"] > 0
     assert "F5" in backbone_levels("srhead_ae_mobilenetv3_large", feature="F3", tag_context="F5")
 
 
@@ -91,6 +103,8 @@ def test_tag_context_must_be_a_coarser_level() -> None:
         create_model("srhead_ae_mobilenetv3_large", "coco", (64, 64), feature="F3", tag_context="F3")
     with pytest.raises(ConfigError, match="tag_context 'F6' is not one of F2, F3, F4, F5"):
         create_model("ae_mobilenetv3_small", "coco", (64, 64), tag_context="F6")
+    with pytest.raises(ConfigError, match="heatmap_context: true needs tag_context"):
+        create_model("srhead_ae_mobilenetv3_large", "coco", (64, 64), feature="F3", heatmap_context=True)
 
 
 def test_srhead_ae_rejects_an_unreachable_scale() -> None:
