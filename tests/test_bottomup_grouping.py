@@ -15,6 +15,7 @@ from kpose.runtime.grouping import (
     flip_merge,
     group_people,
     heatmap_nms,
+    log_parabola_offset,
     nms_kernel_for_stride,
 )
 
@@ -102,14 +103,24 @@ def test_a_third_person_with_a_distant_tag_is_a_new_person() -> None:
     np.testing.assert_allclose(as_sets(people)[1], c["keypoints"], atol=0.5)
 
 
-def test_candidates_are_in_input_pixels_with_quarter_adjust() -> None:
-    # stride 4: keypoint at input (41, 22) is heatmap (9.875, 5.125): peak pixel (10, 5)
+def test_candidates_are_in_input_pixels_at_the_gaussian_peak() -> None:
+    # stride 4: keypoint at input (41, 22) is heatmap (9.875, 5.125): peak pixel (10, 5); the
+    # log-parabola adjust recovers the sub-pixel centre of the sampled Gaussian
     heatmaps, tags = render([{"keypoints": [(41, 22)], "tag": 1.0}], size=(64, 64), stride=4)
     cands = find_candidates(heatmaps, tags, stride=4, top_k=4)
     assert cands.coords.shape == (1, 4, 2) and cands.tags.shape == (1, 4, 1)
-    # heatmap (10 - 0.25, 5 + 0.25) -> input ((u + 0.5) * 4 - 0.5): within a quarter pixel
-    np.testing.assert_allclose(cands.coords[0, 0], (40.5, 22.5), atol=1e-5)
+    np.testing.assert_allclose(cands.coords[0, 0], (41.0, 22.0), atol=1e-3)
     assert cands.scores[0, 1] == 0  # NMS leaves one peak
+
+
+def test_log_parabola_offset_is_bounded_and_zero_without_a_peak() -> None:
+    gaussian = np.exp(-((np.arange(-1, 2) - 0.3) ** 2) / 8.0)
+    assert log_parabola_offset(*gaussian) == pytest.approx(0.3, abs=1e-6)
+    assert log_parabola_offset(1.0, 1.0, 1.0) == 0.0  # flat: no curvature
+    assert log_parabola_offset(0.8, 0.5, 0.8) == 0.0  # a dip curves up
+    assert log_parabola_offset(0.2, 0.5, 0.8) == 0.5  # a rising slope: at most half a pixel
+    assert log_parabola_offset(0.0, 0.5, 0.5) == 0.5  # a neighbour at zero: clipped to half a pixel
+    assert log_parabola_offset(0.5, 0.5, 0.0) == -0.5
 
 
 def test_heatmap_nms_keeps_separate_peaks_only() -> None:

@@ -2,8 +2,8 @@
 
 The serving graph runs the network (``heatmaps`` and ``tags``), then heatmap NMS (a max-pool:
 a pixel is kept where it equals its neighbourhood's maximum) and the ``top_k`` peaks of each
-keypoint type (``top_k``), each moved a quarter pixel toward its higher neighbour — all TFLite
-builtins. It returns, for ``M = top_k``:
+keypoint type (``top_k``), each moved to the sub-pixel peak of a Gaussian through it and its
+neighbours — all TFLite builtins. It returns, for ``M = top_k``:
 
 - ``candidates`` ``(B, K, M, 2)`` float32 (x, y) normalized to the input image, as
   ``keypoints`` of top-down files (``x_norm = (x_px + 0.5) / W``);
@@ -24,6 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kpose.codecs.decoders import LOG_EPS
 from kpose.export.graph import (
     DECODER_SCOPE,
     ExportError,
@@ -57,6 +58,15 @@ def bottomup_network(model: keras.Model) -> keras.Model:
     return rebuilt
 
 
+def log_parabola_offset_tf(left: tf.Tensor, centre: tf.Tensor, right: tf.Tensor) -> tf.Tensor:
+    """In-graph twin of :func:`kpose.runtime.grouping.log_parabola_offset`."""
+    a, c, b = (tf.math.log(tf.maximum(v, LOG_EPS)) for v in (left, centre, right))
+    curve = a - 2.0 * c + b
+    bends = curve < 0
+    offset = tf.where(bends, 0.5 * (a - b) / tf.where(bends, curve, -tf.ones_like(curve)), tf.zeros_like(curve))
+    return tf.clip_by_value(offset, -0.5, 0.5)
+
+
 def candidates_tf(
     heatmaps: tf.Tensor, tags: tf.Tensor, top_k: int, nms_kernel: int
 ) -> dict[str, tf.Tensor]:
@@ -82,11 +92,10 @@ def candidates_tf(
             xx = tf.clip_by_value(x + dx, 0, w - 1)
             return tf.gather(maps, yy * w + xx, batch_dims=2)
 
-        inner_x = tf.cast((x > 0) & (x < w - 1), tf.float32)
-        inner_y = tf.cast((y > 0) & (y < h - 1), tf.float32)
-        dx = tf.sign(at(0, 1) - at(0, -1)) * inner_x
-        dy = tf.sign(at(1, 0) - at(-1, 0)) * inner_y
-        coords = tf.stack([tf.cast(x, tf.float32) + 0.25 * dx, tf.cast(y, tf.float32) + 0.25 * dy], axis=-1)
+        centre = at(0, 0)
+        dx = log_parabola_offset_tf(at(0, -1), centre, at(0, 1)) * tf.cast((x > 0) & (x < w - 1), tf.float32)
+        dy = log_parabola_offset_tf(at(-1, 0), centre, at(1, 0)) * tf.cast((y > 0) & (y < h - 1), tf.float32)
+        coords = tf.stack([tf.cast(x, tf.float32) + dx, tf.cast(y, tf.float32) + dy], axis=-1)
         flat_tags = tf.reshape(tf.transpose(tags, [0, 3, 1, 2]), [-1, k, h * w])
         # (u + 0.5) / w as a multiply-add with (2,) constants: tf2onnx's transpose optimizer
         # fails on an Add of a scalar constant here
