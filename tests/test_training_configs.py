@@ -35,4 +35,4 @@ def test_config_loads_and_builds(path):
         config.model.name, schema=schema, input_size=config.model.input_size, weights=None, **config.model.options
     )
     assert model.output["heatmaps"].shape[-1] == schema.num_keypoints
-    assert config.train.optimizer.milestones[-1] < config.train.epochs
+    assert all(milestone < config.train.epochs for milestone in config.train.optimizer.milestones)
