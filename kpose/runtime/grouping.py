@@ -8,7 +8,8 @@ Grouping turns them into people in three steps:
 1. :func:`find_candidates`: heatmap NMS (a max-pool keeps local maxima), the ``top_k`` peaks
    per keypoint type, each moved to the sub-pixel peak of a Gaussian through it and its
    neighbours ("adjust": :func:`log_parabola_offset`; the papers' code moves a quarter pixel
-   toward the higher neighbour, 0.01 AP lower here), with its score and its tag. The exported graph computes exactly these candidates.
+   toward the higher neighbour, 0.01 AP lower here), with its score and its tag. The
+   exported graph computes exactly these candidates.
 2. :func:`group_candidates`: keypoint types one at a time; each candidate above the detection
    threshold joins the person whose mean tag is nearest (cost ``round(distance) * 100 -
    score``, greedy, within ``tag_threshold``) or starts a new person.

@@ -14,7 +14,8 @@ concatenated. A tag says whose keypoint this is, so it needs a receptive field t
 person; a stride-8 feature of an edge backbone sees ~100 px, and the tags of people taller
 than that fall apart (training/experiments/bottomup_errors.py, docs/bottomup.md). Option
 ``heatmap_context`` (``srhead_ae``, ours, off by default) feeds the same concatenation to the
-SR head: a keypoint hidden behind another figure has to be placed from the rest of the person.
+SR head, meant for keypoints hidden behind another figure (placed from the rest of the
+person); its own effect is not isolated yet (docs/bottomup.md, session 7).
 
 ``ae``: a 1x1 conv to K heatmaps at 1/4 (the simple head). ``srhead_ae``: the SR head
 (e=4, r=4, kernel 9 by default) to full resolution.
@@ -131,7 +132,7 @@ def build_srhead_ae(
         tag_context, context_filters: a coarser level the tags also read
             (:func:`context_feature`; e.g. ``"F5"`` with ``feature="F3"``).
         heatmap_context: the SR head reads the same concatenation as the tags (needs
-            ``tag_context``): occluded keypoints are placed from the rest of the person.
+            ``tag_context``).
     """
     if heatmap_context and tag_context is None:
         raise ConfigError("heatmap_context: true needs tag_context (the level both read)")
