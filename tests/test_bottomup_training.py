@@ -75,7 +75,7 @@ def test_fit_trains_both_outputs_and_evaluates(tmp_path, capsys) -> None:
     spec = importlib.util.spec_from_file_location("bottomup_errors", EXPERIMENTS / "bottomup_errors.py")
     errors = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(errors)
-    table = errors.swapped_output_ap(result.last_model, result.run_dir / "config.yaml")
+    table = errors.swapped_output_ap(*errors.predict_val(result.last_model, result.run_dir / "config.yaml"))
     assert table["predicted heatmaps, predicted tags"]["AP"] == pytest.approx(float(rows[-1]["val_AP"]), abs=1e-6)
     assert table["true heatmaps, true tags"]["AP"] > max(0.05, table["predicted heatmaps, predicted tags"]["AP"])
 

@@ -24,8 +24,9 @@ SOURCES = {
 }
 
 
-def _predictions(model_path: Path, config_path: Path):
-    """The config, and ``(batch, {"heatmaps", "tags"})`` for each batch of the val split."""
+def predict_val(model_path: Path, config_path: Path) -> tuple[object, list[tuple[dict, dict]]]:
+    """The config, and ``(batch, {"heatmaps", "tags"})`` for every batch of its val split
+    (the model runs once; both tables read these)."""
     from kpose.data.bottomup import make_bottomup_dataset
     from kpose.engine.bottomup import read_images
     from kpose.engine.config import load_config
@@ -33,30 +34,28 @@ def _predictions(model_path: Path, config_path: Path):
     from kpose.keypoints import get_schema
 
     config = load_config(config_path)
-    images = read_images(config.data.val, get_schema(config.data.schema), config.data.max_people)
+    schema = get_schema(config.data.schema)
+    images = read_images(config.data.val, schema, config.data.max_people)
     model = load_pose_model(model_path)
     dataset = make_bottomup_dataset(
-        images, get_schema(config.data.schema), tuple(config.model.input_size), config.eval.batch_size, training=False
+        images, schema, tuple(config.model.input_size), config.eval.batch_size, training=False
     )
-
-    def batches():
-        for batch in dataset.as_numpy_iterator():
-            out = model.predict_on_batch(batch["image"].astype(np.float32))
-            yield batch, {"heatmaps": np.asarray(out["heatmaps"]), "tags": np.asarray(out["tags"])}
-
-    return config, batches()
+    predictions = []
+    for batch in dataset.as_numpy_iterator():
+        out = model.predict_on_batch(batch["image"].astype(np.float32))
+        predictions.append((batch, {"heatmaps": np.asarray(out["heatmaps"]), "tags": np.asarray(out["tags"])}))
+    return config, predictions
 
 
-def swapped_output_ap(model_path: Path, config_path: Path) -> dict[str, dict[str, float]]:
-    """COCO metrics on the config's val split for each row of :data:`SOURCES`."""
+def swapped_output_ap(config, predictions: list[tuple[dict, dict]]) -> dict[str, dict[str, float]]:
+    """COCO metrics on the config's val split (:func:`predict_val`) for each row of :data:`SOURCES`."""
     from kpose.codecs.gaussian import encode_heatmaps
     from kpose.engine.bottomup import coco_results, group_maps, score_results
     from kpose.keypoints import get_schema
 
-    config, batches = _predictions(model_path, config_path)
     input_size = tuple(config.model.input_size)
     results: dict[str, list[dict]] = {name: [] for name in SOURCES}
-    for batch, predicted in batches:
+    for batch, predicted in predictions:
         stride = input_size[0] // predicted["heatmaps"].shape[1]
         for i in range(len(batch["image"])):
             people_maps, _ = encode_heatmaps(
@@ -75,19 +74,18 @@ def swapped_output_ap(model_path: Path, config_path: Path) -> dict[str, dict[str
 SIZES = {"small (< 32 px)": (0, 32), "medium (32-64 px)": (32, 64), "large (>= 64 px)": (64, np.inf)}
 
 
-def keypoint_recall(model_path: Path, config_path: Path) -> dict[tuple[str, str], tuple[int, float, float]]:
+def keypoint_recall(config, predictions: list[tuple[dict, dict]]) -> dict[tuple[str, str], tuple[int, float, float]]:
     """``(visibility, size) -> (labeled keypoints, share found within 2 px, within 8 px)``."""
     import json
 
     from kpose.geometry.affine import transform_points
     from kpose.runtime.grouping import DETECTION_THRESHOLD, find_candidates
 
-    config, batches = _predictions(model_path, config_path)
     people: dict[int, list[dict]] = {}
     for ann in json.loads(Path(config.data.val.annotations).read_text())["annotations"]:
         people.setdefault(ann["image_id"], []).append(ann)
     rows = []  # (v, size in input px, distance to the nearest candidate in input px)
-    for batch, predicted in batches:
+    for batch, predicted in predictions:
         stride = config.model.input_size[0] / predicted["heatmaps"].shape[1]
         for i in range(len(batch["image"])):
             cands = find_candidates(predicted["heatmaps"][i], predicted["tags"][i], stride)
@@ -114,11 +112,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, required=True, help="a bottom-up .keras model")
     parser.add_argument("--config", type=Path, required=True, help="its training config (val split, sigma)")
     args = parser.parse_args(argv)
+    config, predictions = predict_val(args.model, args.config)
     print(f"{'outputs':38s}  {'AP':>6s}  {'AP50':>6s}  {'AP75':>6s}  {'AR':>6s}")
-    for name, metrics in swapped_output_ap(args.model, args.config).items():
+    for name, metrics in swapped_output_ap(config, predictions).items():
         print(f"{name:38s}  " + "  ".join(f"{metrics[k]:6.3f}" for k in ("AP", "AP50", "AP75", "AR")))
     print(f"\n{'keypoints':28s}  {'n':>5s}  {'<= 2 px':>7s}  {'<= 8 px':>7s}")
-    for (visibility, size), (n, near, found) in keypoint_recall(args.model, args.config).items():
+    for (visibility, size), (n, near, found) in keypoint_recall(config, predictions).items():
         print(f"{visibility + ', ' + size:28s}  {n:5d}  {near:7.3f}  {found:7.3f}")
     return 0
 
