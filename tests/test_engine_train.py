@@ -173,7 +173,28 @@ def test_killed_run_resumes_from_its_backup(tmp_path, synth):
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     out = resumed.stdout + resumed.stderr
     assert "Epoch 1/3" not in out and "Epoch 3/3" in out
+    assert "resuming at epoch" in out and "training stream seed" in out
     assert (run / "last.keras").exists() and not (run / "backup").exists()
+
+
+def test_a_resumed_run_draws_a_stream_of_its_own(tmp_path, synth):
+    """The epoch comes from Keras' backup (the older generation if the newer is unreadable);
+    the seed follows from (train.seed, epoch): fresh runs keep train.seed."""
+    from kpose.engine.fit import stream_seed
+
+    config = load_config(write_config(tmp_path / "c.yaml", synth, **{"train.seed": 7}))
+    run = config.run_dir
+    assert stream_seed(config, run) == 7
+    backup = run / "backup"
+    backup.mkdir(parents=True)
+    (backup / "training_metadata.json").write_text('{"epoch": 3, "batch": 0}')
+    at_3 = stream_seed(config, run)
+    (backup / "training_metadata.json").write_text('{"epo')  # killed while writing it
+    (backup / "training_metadata.json.bkp").write_text('{"epoch": 2, "batch": 0}')
+    at_2 = stream_seed(config, run)
+    assert len({7, at_3, at_2}) == 3
+    (backup / "training_metadata.json").write_text('{"epoch": 3, "batch": 0}')
+    assert stream_seed(config, run) == at_3  # deterministic
 
 
 MIRRORED_SCRIPT = r"""

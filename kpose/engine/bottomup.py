@@ -236,13 +236,13 @@ def fit_bottomup(
     """Whole images: read, build, compile and ``model.fit`` (called by
     :func:`kpose.engine.fit.train`, which sets up and finishes the run directory). The best
     model is chosen by ``val_AP`` when a validation split is configured."""
-    from kpose.engine.fit import build_model, check_batch_size, fit_epochs, make_optimizer
+    from kpose.engine.fit import build_model, check_batch_size, fit_epochs, make_optimizer, stream_seed
 
     train_images = read_images(config.data.train, schema, config.data.max_people)
     val_images = read_images(config.data.val, schema, config.data.max_people) if config.data.val else None
     batch = check_batch_size(config, strategy)
     train_ds = make_bottomup_dataset(
-        train_images, schema, config.model.input_size, batch, training=True, seed=config.train.seed,
+        train_images, schema, config.model.input_size, batch, training=True, seed=stream_seed(config, run_dir),
         augment=config.data.augment,
     ).repeat()
     steps_per_epoch = config.train.steps_per_epoch or max(1, len(train_images) // batch)

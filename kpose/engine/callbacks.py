@@ -4,6 +4,7 @@ restore, logs, TensorBoard images, and a stop on NaN."""
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import math
 from pathlib import Path
@@ -20,6 +21,8 @@ from kpose.engine.predict import make_predict_step, predict_dataset
 from kpose.keypoints import KeypointSchema
 
 log = logging.getLogger("kpose.train")
+
+BACKUP_DIR = "backup"  # RUN/backup: BackupAndRestore's two generations
 
 
 class EvaluateCallback(keras.callbacks.Callback):
@@ -135,6 +138,17 @@ def best_so_far(csv_path: Path, key: str) -> float | None:
     return max(values) if values else None
 
 
+def resumed_epoch(run_dir: Path) -> int:
+    """The epoch a run starts at: the one ``BackupAndRestore`` restores from ``RUN/backup``
+    (its newer generation, else the older), 0 for a fresh run."""
+    for name in ("training_metadata.json", "training_metadata.json.bkp"):
+        try:
+            return int(json.loads((run_dir / BACKUP_DIR / name).read_text())["epoch"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return 0
+
+
 def training_callbacks(
     config: Config,
     run_dir: Path,
@@ -155,7 +169,7 @@ def training_callbacks(
         StopOnNaN(),
         # two generations, so a kill while writing one falls back to the other
         keras.callbacks.BackupAndRestore(
-            run_dir / "backup", save_freq=config.train.backup_every or "epoch", double_checkpoint=True
+            run_dir / BACKUP_DIR, save_freq=config.train.backup_every or "epoch", double_checkpoint=True
         ),
         keras.callbacks.CSVLogger(run_dir / "log.csv", append=True),
         keras.callbacks.TensorBoard(run_dir / "tensorboard", write_graph=False),

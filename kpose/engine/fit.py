@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 import yaml
 
@@ -122,6 +123,18 @@ def check_batch_size(config: Config, strategy: tf.distribute.Strategy) -> int:
     return batch
 
 
+def stream_seed(config: Config, run_dir: Path) -> int:
+    """The seed of the training stream: ``train.seed`` for a fresh run. A run resumed at
+    epoch E draws a stream of its own from (seed, E), so it does not see its first epochs'
+    batches again (tf.data cannot jump into a seeded stream without reading it)."""
+    epoch = cb.resumed_epoch(run_dir)
+    if not epoch:
+        return config.train.seed
+    seed = int(np.random.SeedSequence([config.train.seed, epoch]).generate_state(1)[0])
+    print(f"resuming at epoch {epoch + 1}: training stream seed {seed} (from seed {config.train.seed}, epoch {epoch})")
+    return seed
+
+
 def fit_verbosity() -> int:
     """Progress bar in a terminal, a line per epoch in logs."""
     return 1 if sys.stdout.isatty() else 2
@@ -149,7 +162,7 @@ def _fit_topdown(
     val_samples = read_split(config.data.val, schema, with_boxes=True) if config.data.val else None
     batch = check_batch_size(config, strategy)
     train_ds = make_topdown_dataset(
-        train_samples, schema, config.model.input_size, batch, training=True, seed=config.train.seed,
+        train_samples, schema, config.model.input_size, batch, training=True, seed=stream_seed(config, run_dir),
         cache=config.data.cache, augment=config.data.augment,
     )
     # repeated, so an epoch is a number of steps (the seed still draws anew every pass)
