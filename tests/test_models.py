@@ -276,3 +276,18 @@ def test_every_model_every_schema(name: str, tmp_path) -> None:
 @pytest.mark.parametrize("backbone", backbone_names())
 def test_every_backbone_every_input_size(backbone: str, size: tuple[int, int]) -> None:
     check_pyramid(backbone, size)
+
+
+@pytest.mark.parametrize(
+    "name", ["simplebaseline_mobilenetv3_small", "srhead_mobilenetv3_small", "ae_mobilenetv3_small",
+             "srhead_ae_mobilenetv3_small"]
+)
+def test_heatmaps_start_near_zero(name: str) -> None:
+    """The last heatmap conv starts N(0, 0.001) as in the papers' code: maps near the all-zero
+    level, not O(1) (Glorot: the simple head sank into that level and stayed; docs/bottomup.md)."""
+    keras.utils.set_random_seed(0)
+    model = create_model(name, schema="coco", input_size=(64, 64))
+    images = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
+    # training mode: batch statistics make the features O(1), as in the first steps of a run
+    heatmaps = np.asarray(model(images, training=True)["heatmaps"])
+    assert np.abs(heatmaps).max() < 0.5, np.abs(heatmaps).max()  # Glorot: ~5

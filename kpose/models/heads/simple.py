@@ -45,8 +45,15 @@ def simple_features(
 def heatmap_conv(
     x: keras.KerasTensor, num_keypoints: int, name: str = "heatmaps"
 ) -> keras.KerasTensor:
-    """Final 1x1 conv to K heatmaps, computed in float32 under any mixed-precision policy."""
-    return keras.layers.Conv2D(num_keypoints, 1, name=name, dtype="float32")(x)
+    """Final 1x1 conv to K heatmaps, computed in float32 under any mixed-precision policy.
+
+    Initialised N(0, 0.001) with zero bias, as SimpleBaseline's reference code: the maps start
+    near zero (max ~0.05 in the first training steps). With Keras' Glorot default they started
+    near 5, and the head sank to the all-zero maps and stayed there (docs/bottomup.md, "The
+    simple head's init")."""
+    return keras.layers.Conv2D(
+        num_keypoints, 1, name=name, dtype="float32", kernel_initializer=keras.initializers.RandomNormal(0.0, 0.001)
+    )(x)
 
 
 def simple_levels(backbone: BackboneSpec, **_: object) -> tuple[str, ...]:
