@@ -83,3 +83,23 @@ def test_fit_trains_both_outputs_and_evaluates(tmp_path, capsys) -> None:
 def test_unknown_loss_weight_names_the_outputs(tmp_path) -> None:
     with pytest.raises(ConfigError, match=r"train.loss_weights: unknown output\(s\) \['sr1'\]"):
         train(config_for(tmp_path, loss_weights={"sr1": 1.0}))
+
+
+def test_overfit_batch_reports_losses_against_all_zero_maps(tmp_path, capsys) -> None:
+    import yaml
+
+    from kpose.utils import dataclass_yaml
+
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(dataclass_yaml.to_dict(config_for(tmp_path)), sort_keys=False))
+    spec = importlib.util.spec_from_file_location("overfit_batch", EXPERIMENTS / "overfit_batch.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.main(["--config", str(path), "--steps", "100", "--batch-size", "4"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    zero = float(next(line for line in lines if "all-zero heatmap loss" in line).split()[-1])
+    steps = [line for line in lines if line.startswith("step ")]
+    assert [s.split(":")[0] for s in steps] == ["step 50", "step 100"]
+    losses = [float(s.split()[3]) for s in steps]
+    shares = [float(s.split("(")[1].split()[0]) for s in steps]
+    assert zero > 0 and shares == pytest.approx([loss / zero for loss in losses], abs=2e-3)
