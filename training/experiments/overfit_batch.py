@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     x, y = fit_targets(next(iter(dataset)))
     keras.utils.set_random_seed(config.train.seed)
     model = build_model(config, schema)
-    compile_bottomup(model, config, make_optimizer(config, steps_per_epoch=REPORT_EVERY))
+    compile_bottomup(model, config, make_optimizer(config, config.train.steps_per_epoch or REPORT_EVERY))
     shape = tuple(model.output["heatmaps"].shape[1:])
     heatmap_loss = MultiPersonHeatmapLoss(
         config.model.input_size, config.data.max_people, shape[-1], sigma_at_stride_4=config.train.sigma
