@@ -2,16 +2,27 @@
 
 Every key is checked (:mod:`kpose.utils.dataclass_yaml`): an unknown key, a wrong type or a
 missing dataset path fails before any model is built, naming the file and the key.
+
+Paths: the data paths (``data.train`` / ``data.val``: ``annotations``, ``images``, ``boxes``)
+are relative to the top-level ``root`` when it is set, else to the config file's folder; a
+relative ``root`` is itself relative to the config file's folder. ``model.init_from`` and a
+schema file in ``data.schema`` are relative to the config file's folder. ``output_dir`` is an
+output and stays relative to the working directory. :func:`load_config` returns every input
+path absolute, so the ``config.yaml`` a run saves works from any folder.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
+
 from kpose.data.augment import AugmentConfig
 from kpose.errors import ConfigError
+from kpose.keypoints import builtin_schema_names
 from kpose.utils import dataclass_yaml
 
 Precision = Literal["float32", "mixed_float16", "mixed_bfloat16"]
@@ -98,35 +109,95 @@ class Config:
     data: DataConfig
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
-    output_dir: str = "runs/{model}"
+    output_dir: str = "runs/{model}"  # relative to the working directory
+    root: str | None = None  # folder the data paths are relative to (see the module docstring)
 
     @property
     def run_dir(self) -> Path:
         return Path(self.output_dir.format(model=self.model.name))
 
 
+SPLITS = ("train", "val")
+DATA_PATH_KEYS = ("annotations", "images", "boxes")
+SCHEMA_SUFFIXES = (".json", ".yaml", ".yml")
+
+
+def _absolute(base: Path, value: str | Path) -> str:
+    """``value`` joined to ``base`` (an absolute ``value`` stays as it is), normalised."""
+    return os.path.normpath(os.path.join(base, os.path.expanduser(str(value))))
+
+
+def resolve_paths(config: Config, config_dir: str | Path, root: str | Path | None = None) -> Config:
+    """Make ``config``'s input paths absolute, in place, by the rule of the module docstring.
+
+    Args:
+        config: a config as read from its file.
+        config_dir: the folder of that file.
+        root: overrides ``config.root`` (a command line's ``--root``); relative to the
+            working directory.
+
+    Returns:
+        ``config``, with ``root`` set to the absolute folder the data paths were joined to.
+    """
+    config_dir = Path(_absolute(Path.cwd(), config_dir))
+    if root is not None:
+        data_root = _absolute(Path.cwd(), root)
+    else:
+        data_root = _absolute(config_dir, config.root if config.root is not None else ".")
+    for split in SPLITS:
+        dataset = getattr(config.data, split)
+        for key in DATA_PATH_KEYS if dataset is not None else ():
+            value = getattr(dataset, key)
+            if value is not None:
+                setattr(dataset, key, _absolute(Path(data_root), value))
+    if config.model.init_from is not None:
+        config.model.init_from = _absolute(config_dir, config.model.init_from)
+    schema = config.data.schema
+    if schema.lower() not in builtin_schema_names() and Path(schema).suffix.lower() in SCHEMA_SUFFIXES:
+        config.data.schema = _absolute(config_dir, schema)
+    config.root = data_root
+    return config
+
+
 def _check_paths(config: Config, source: str) -> None:
-    for split in ("train", "val"):
+    for split in SPLITS:
         dataset = getattr(config.data, split)
         if dataset is None:
             continue
-        for key in ("annotations", "images", "boxes"):
+        for key in DATA_PATH_KEYS:
             value = getattr(dataset, key)
             if value is not None and not Path(value).exists():
-                raise ConfigError(f"{source}: data.{split}.{key}: {value} does not exist")
+                raise ConfigError(
+                    f"{source}: data.{split}.{key}: {value} does not exist (the data paths are relative "
+                    f"to {config.root}: set the config's root: or pass --root)"
+                )
     if config.model.init_from is not None and not Path(config.model.init_from).is_file():
         raise ConfigError(f"{source}: model.init_from: {config.model.init_from} does not exist")
 
 
-def load_config(path: str | Path, check_paths: bool = True) -> Config:
-    """Read and validate a training config.
+def load_config(path: str | Path, check_paths: bool = True, root: str | Path | None = None) -> Config:
+    """Read and validate a training config, its input paths made absolute.
 
-    Relative dataset paths are relative to the working directory, as in MMPose. With
-    ``check_paths``, a dataset file or folder that does not exist is a ConfigError naming
-    the key.
+    Args:
+        path: the YAML file.
+        check_paths: a dataset file or folder (or ``model.init_from``) that does not exist is
+            a ConfigError naming the key.
+        root: folder the data paths are relative to, overriding the file's ``root``; a
+            relative one is relative to the working directory.
     """
     path = Path(path)
-    config = dataclass_yaml.load(Config, path)
+    config = resolve_paths(dataclass_yaml.load(Config, path), path.parent, root)
     if check_paths:
         _check_paths(config, str(path))
     return config
+
+
+def write_config(config: Config, path: str | Path) -> Path:
+    """Write ``config`` as YAML to ``path``; input paths that are relative are made absolute
+    against the working directory first (where a config built in Python reads them), so the
+    file loads the same from any folder."""
+    config = resolve_paths(dataclass_yaml.build(Config, dataclass_yaml.to_dict(config)), Path.cwd())
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(dataclass_yaml.to_dict(config), sort_keys=False))
+    return path

@@ -54,8 +54,9 @@ def quickstart_config(settings: QuickstartSettings, train: SyntheticSet, val: Sy
         model=ModelConfig(settings.model, settings.input_size, options=dict(settings.model_options or {})),
         data=DataConfig(
             schema="coco",
-            train=DatasetConfig(str(train.annotation_file), str(train.image_dir)),
-            val=DatasetConfig(str(val.annotation_file), str(val.image_dir)),
+            # absolute, so the run's config.yaml reads the same data from any folder
+            train=DatasetConfig(str(train.annotation_file.absolute()), str(train.image_dir.absolute())),
+            val=DatasetConfig(str(val.annotation_file.absolute()), str(val.image_dir.absolute())),
             # The synthetic markers carry the side in their colour (left wrist and right wrist
             # differ), so a mirrored crop contradicts its own labels: no flip, no flip test.
             # Milder than MMPose's COCO settings (rotation 40, scale 0.5, half body 0.3): a
