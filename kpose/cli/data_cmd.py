@@ -1,4 +1,5 @@
-"""``kpose data synth`` (write the synthetic set) and ``kpose data show`` (look at crops)."""
+"""``kpose data synth`` (write the synthetic set), ``kpose data show`` (look at crops) and
+``kpose data prepare`` (check a downloaded dataset, print the command that trains on it)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import tempfile
 from pathlib import Path
 
 from kpose.errors import ConfigError
+
+DATASETS = ("coco", "mpii", "crowdpose")  # kpose.data.prepare.DATASETS, not imported: it loads numpy
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -21,7 +24,9 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("data", help="write the synthetic dataset; look at training crops")
+    parser = subparsers.add_parser(
+        "data", help="check a downloaded dataset; write the synthetic dataset; look at training crops"
+    )
     commands = parser.add_subparsers(dest="data_command", metavar="COMMAND", required=True)
 
     synth = commands.add_parser(
@@ -59,6 +64,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     show.add_argument("--out", type=Path, required=True, help="PNG file to write")
     show.set_defaults(func=run_show)
+
+    prepare = commands.add_parser(
+        "prepare",
+        help="check a downloaded COCO, MPII or CrowdPose folder and print the train command",
+        description=(
+            "Check that the folder holds the files the configs in training/configs read (naming each "
+            "missing one and where it comes from), read every annotation file with kpose's readers and "
+            "look up every image they name. MPII: write mpii_train.json / mpii_val.json with head boxes "
+            "from the official annotation file, or add head boxes to MMPose's mpii_val.json from its "
+            "mpii_gt_val.mat. With --config and -o, write a copy of a config whose data paths point here."
+        ),
+    )
+    prepare.add_argument("dataset", choices=DATASETS)
+    prepare.add_argument("--root", type=Path, required=True, help="the dataset folder")
+    prepare.add_argument("--config", type=Path, metavar="FILE.yaml", help="a training config to copy (with -o)")
+    prepare.add_argument("-o", "--output", type=Path, metavar="OUT.yaml", help="where to write that copy")
+    prepare.add_argument(
+        "--val-every", type=int, default=8, metavar="N",
+        help="MPII from the official file: every N-th training image goes to val (default 8)",
+    )
+    prepare.set_defaults(func=run_prepare)
 
 
 def run_synth(args: argparse.Namespace) -> int:
@@ -119,3 +145,29 @@ def _crop_grid(annotation_file: Path, image_dir: Path, args: argparse.Namespace)
         )
     ]
     return make_grid(tiles, args.columns)
+
+
+def run_prepare(args: argparse.Namespace) -> int:
+    from kpose.data.prepare import prepare_dataset
+    from kpose.data.prepare.config_file import write_dataset_config
+
+    if (args.config is None) != (args.output is None):
+        raise ConfigError("--config and -o go together: the config to copy and where to write the copy")
+    if args.val_every < 2:
+        raise ConfigError(f"--val-every must be >= 2, got {args.val_every}")
+    prepared = prepare_dataset(args.dataset, args.root, mpii_val_every=args.val_every)
+    for note in prepared.notes:
+        print(f"note: {note}")
+    print(f"{args.dataset} in {prepared.root} is ready.")
+    if args.config is not None:
+        for note in write_dataset_config(prepared, args.config, args.output):
+            print(f"note: {note}")
+        print(f"wrote {args.output}; train with:\n  kpose train --config {args.output}")
+    elif prepared.standard:
+        print(f"Train with (any config of training/configs/{args.dataset}/):")
+        print(f"  kpose train --config {prepared.example_config} --root {prepared.root}")
+    else:
+        print("Its files are not all where training/configs expects them; write a config that points at them:")
+        print(f"  kpose data prepare {args.dataset} --root {prepared.root} --config {prepared.example_config} -o {args.dataset}.yaml")
+        print(f"  kpose train --config {args.dataset}.yaml")
+    return 0

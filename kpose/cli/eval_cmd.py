@@ -2,7 +2,7 @@
 
     kpose eval --predictions RESULTS.json --annotations ANN.json
                [--schema coco|mpii|crowdpose|FILE] [--protocol coco|crowdpose] [--json]
-    kpose eval --model MODEL.keras (--config FILE.yaml | --annotations ANN.json --images DIR)
+    kpose eval --model MODEL.keras (--config FILE.yaml [--root DIR] | --annotations ANN.json --images DIR)
                [--boxes DETS.json] [--decoder NAME] [--no-flip] [--results-out FILE] [--json]
     kpose eval --model EXPORTED.tflite|.onnx (--config ... | --annotations ... --images ...)
 
@@ -39,6 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--annotations", metavar="ANN.json", help="ground truth (with --model: default the config's data.val)"
     )
     parser.add_argument("--config", metavar="FILE.yaml", help="training config whose data.val to evaluate on")
+    parser.add_argument(
+        "--root", metavar="DIR", help="with --config: folder its data paths are relative to (overrides its root:)"
+    )
     parser.add_argument("--images", metavar="DIR", help="image folder of --annotations (with --model)")
     parser.add_argument("--boxes", metavar="DETS.json", help="detected person boxes (default: ground-truth boxes)")
     parser.add_argument("--decoder", choices=("argmax", "maxpool", "quarter", "dark"), help="heatmap decoder")
@@ -115,7 +118,9 @@ def _model_dataset(args: argparse.Namespace) -> tuple[Any, str, Any]:
     """The split to evaluate a model on, its schema name and the eval settings (or None)."""
     from kpose.engine.config import DatasetConfig, load_config
 
-    config = load_config(args.config, check_paths=False) if args.config else None
+    if args.root and not args.config:
+        raise ConfigError("--root goes with --config: the folder that config's data paths are relative to")
+    config = load_config(args.config, check_paths=False, root=args.root) if args.config else None
     if args.annotations:
         if not args.images:
             raise ConfigError("--images is required with --annotations and --model")
@@ -128,7 +133,19 @@ def _model_dataset(args: argparse.Namespace) -> tuple[Any, str, Any]:
     else:
         raise ConfigError("--model needs --config (with data.val) or --annotations and --images")
     schema = args.schema or (config.data.schema if config else "coco")
+    require_head_boxes(dataset, schema)
     return dataset, schema, config.eval if config else None
+
+
+def require_head_boxes(dataset: Any, schema: Any) -> None:
+    """An MPII split is scored by PCKh, which needs every person's head box: read it now and
+    fail naming the file and the ``head_box`` field, before a model is built or trained."""
+    if dataset.format != "mpii":
+        return
+    from kpose.data.mpii import read_mpii
+    from kpose.evaluation.mpii import check_head_boxes
+
+    check_head_boxes(read_mpii(dataset.annotations, dataset.images, schema).head_boxes, dataset.annotations)
 
 
 def run_model(args: argparse.Namespace) -> int:

@@ -1,6 +1,6 @@
 """``kpose qat``: quantization-aware fine-tuning (tensorflow-model-optimization) to an int8 TFLite file.
 
-    kpose qat MODEL.keras --config FILE.yaml --epochs N -o OUT.tflite
+    kpose qat MODEL.keras --config FILE.yaml [--root DIR] --epochs N -o OUT.tflite
               [--learning-rate LR] [--batch-size B] [--steps-per-epoch S]
 """
 
@@ -24,6 +24,9 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("model", type=Path, help="trained model (.keras)")
     parser.add_argument("--config", type=Path, required=True, help="training config (data.train is used)")
+    parser.add_argument(
+        "--root", type=Path, metavar="DIR", help="folder the config's data paths are relative to (overrides its root:)"
+    )
     parser.add_argument("--epochs", type=int, default=1, help="fine-tuning epochs (default 1)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="int8 .tflite file to write")
     parser.add_argument(
@@ -36,10 +39,17 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from kpose.engine.config import load_config, write_config
     from kpose.export.qat import run_qat
 
-    run_qat(
-        args.model, args.config, args.output, epochs=args.epochs, learning_rate=args.learning_rate,
-        batch_size=args.batch_size, steps_per_epoch=args.steps_per_epoch,
-    )
+    with tempfile.TemporaryDirectory() as folder:
+        config = args.config
+        if args.root is not None:  # the subprocess reads a copy whose paths are already absolute
+            config = write_config(load_config(args.config, root=args.root), Path(folder) / args.config.name)
+        run_qat(
+            args.model, config, args.output, epochs=args.epochs, learning_rate=args.learning_rate,
+            batch_size=args.batch_size, steps_per_epoch=args.steps_per_epoch,
+        )
     return 0

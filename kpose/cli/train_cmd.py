@@ -1,4 +1,4 @@
-"""``kpose train --config FILE.yaml`` and ``kpose quickstart``."""
+"""``kpose train --config FILE.yaml [--root DIR]`` and ``kpose quickstart``."""
 
 from __future__ import annotations
 
@@ -13,6 +13,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Train as the config says; a run that was cut short resumes from its backup.",
     )
     train.add_argument("--config", type=Path, required=True, metavar="FILE.yaml")
+    train.add_argument(
+        "--root", type=Path, metavar="DIR",
+        help="folder the config's data paths are relative to (overrides its root:; default: its root:, else its folder)",
+    )
     train.add_argument("--epochs", type=int, help="override train.epochs")
     train.add_argument("--output-dir", help="override output_dir")
     train.set_defaults(func=run_train)
@@ -30,10 +34,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from kpose.cli.eval_cmd import require_head_boxes
     from kpose.engine.config import load_config
     from kpose.engine.fit import train
 
-    config = load_config(args.config)
+    config = load_config(args.config, root=args.root)
+    if config.data.val is not None:
+        require_head_boxes(config.data.val, config.data.schema)  # fail now, not at the first evaluation
     if args.epochs is not None:
         config.train.epochs = args.epochs
     if args.output_dir is not None:

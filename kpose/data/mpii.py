@@ -8,12 +8,17 @@ The file is a list of person records::
 
 Coordinates are MATLAB's (1-based) and become 0-based here. As in HRNet, the centre moves
 down by ``15 * s`` pixels and the person region is ``200 * s`` pixels square; the pipeline's
-1.25 padding then gives HRNet's ``1.25 * 200 * s`` crop.
+1.25 padding then gives HRNet's ``1.25 * 200 * s`` crop. ``joints_vis`` is 1 for an annotated
+joint (seen or hidden), 0 for a missing one (whose joint is ``[-1, -1]``). PCKh needs
+``head_box``: ``kpose data prepare mpii`` writes it (:mod:`kpose.data.prepare.mpii`).
 """
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -99,3 +104,17 @@ def read_mpii(
         },
         "persons",
     )
+
+
+def write_mpii(records: list[dict[str, Any]], path: str | Path) -> Path:
+    """Write person records (the module docstring's format) as an MPII JSON file.
+
+    The file is written beside ``path`` and then moved over it, so a reader never sees half
+    a file and an interrupted write leaves the old one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(records))
+    os.replace(partial, path)
+    return path

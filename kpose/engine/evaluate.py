@@ -46,7 +46,8 @@ def score_predictions(
         )
     if protocol == "mpii":
         result = pckh(
-            predictions.keypoints, samples.keypoints[rows], samples.visibility[rows], samples.head_boxes[rows]
+            predictions.keypoints, samples.keypoints[rows], samples.visibility[rows], samples.head_boxes[rows],
+            source=samples.source,
         )
         metrics.update({"PCKh": result.groups["Mean"], "PCKh@0.1": result.groups["Mean@0.1"]})
         return metrics

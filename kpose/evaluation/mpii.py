@@ -13,7 +13,10 @@ The standard protocol (as HRNet and MMPose compute it):
 Predictions and ground truth must share one coordinate frame (the MATLAB annotation is
 1-based: add 1 to 0-based predictions, or subtract it from the ground truth).
 
-This module imports numpy only.
+A person without a head box cannot be scored: :func:`check_head_boxes` fails naming the file
+and the ``head_box`` field rather than let PCKh count that person's joints as wrong.
+
+This module imports numpy only (and kpose's error classes).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
+from kpose.errors import AnnotationError
 from kpose.keypoints import KeypointSchema, get_schema
 
 HEAD_SIZE_FACTOR = 0.6
@@ -63,6 +67,33 @@ class PCKhResult:
     mean_curve: np.ndarray
 
 
+def check_head_boxes(head_boxes: ArrayLike, source: str) -> np.ndarray:
+    """(N, 4) head boxes ``[x1, y1, x2, y2]`` as float64, every one of them finite.
+
+    Args:
+        head_boxes: (N, 4) boxes, NaN where a person has none (as the MPII reader gives them).
+        source: the annotation file, named in the error.
+
+    Raises:
+        AnnotationError: a person has no head box; the message names ``source`` and the
+            ``head_box`` field and says how to add them.
+    """
+    boxes = np.asarray(head_boxes, dtype=np.float64)
+    missing = ~np.isfinite(boxes).all(axis=-1)
+    if not missing.any():
+        return boxes
+    fix = (
+        "PCKh needs head boxes: run `kpose data prepare mpii --root DIR` (it writes them from the "
+        "official annotation file, or from MMPose's mpii_gt_val.mat beside MMPose's mpii_val.json)"
+    )
+    if missing.all():
+        raise AnnotationError(f"{source}: no record has 'head_box'; {fix}")
+    first = int(np.argmax(missing))
+    raise AnnotationError(
+        f"{source}: {int(missing.sum())} of {len(boxes)} people have no 'head_box' (the first is person {first}); {fix}"
+    )
+
+
 def head_sizes_from_boxes(head_boxes: ArrayLike) -> np.ndarray:
     """(N,) head sizes, ``0.6 * norm(x2 - x1, y2 - y1)``, from (N, 4) ``[x1, y1, x2, y2]`` boxes."""
     boxes = np.asarray(head_boxes, dtype=np.float64)
@@ -96,6 +127,7 @@ def pckh(
     head_sizes: ArrayLike | None = None,
     threshold: float = 0.5,
     schema: KeypointSchema | str = "mpii",
+    source: str = "pckh",
 ) -> PCKhResult:
     """PCKh of N people.
 
@@ -108,9 +140,13 @@ def pckh(
         threshold: PCKh threshold as a fraction of the head size.
         schema: keypoint schema naming the joints (MPII-16 by default); it must have the
             joints of :data:`JOINT_GROUPS` and :data:`EXCLUDED_FROM_MEAN`.
+        source: the annotation file, named when a head box is missing.
 
     Returns:
         A :class:`PCKhResult`, numbers in percent.
+
+    Raises:
+        AnnotationError: a head box is missing (NaN), see :func:`check_head_boxes`.
     """
     schema = get_schema(schema)
     predictions = np.asarray(predictions, dtype=np.float64)
@@ -118,7 +154,10 @@ def pckh(
     visible = np.asarray(visibility) > 0
     if (head_boxes is None) == (head_sizes is None):
         raise ValueError("pckh: give exactly one of head_boxes (N, 4) and head_sizes (N,)")
-    sizes = head_sizes_from_boxes(head_boxes) if head_sizes is None else np.asarray(head_sizes, np.float64)
+    if head_sizes is None:
+        sizes = head_sizes_from_boxes(check_head_boxes(head_boxes, source))
+    else:
+        sizes = np.asarray(head_sizes, np.float64)
     n, k = len(predictions), schema.num_keypoints
     shapes = (predictions.shape, ground_truth.shape, visible.shape, sizes.shape)
     if shapes != ((n, k, 2), (n, k, 2), (n, k), (n,)):
