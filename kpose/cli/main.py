@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "kpose.cli.demo_cmd",
     "kpose.cli.export_cmd",
     "kpose.cli.qat_cmd",
+    "kpose.cli.import_cmd",
 )
 
 

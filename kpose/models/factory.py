@@ -16,7 +16,7 @@ import keras
 
 from kpose.errors import ConfigError
 from kpose.keypoints import KeypointSchema, get_schema
-from kpose.models.backbones import BACKBONES, BackboneSpec, get_backbone
+from kpose.models.backbones import BACKBONES, BackboneSpec, InputNormalization, get_backbone
 from kpose.models.heads import HEADS, HeadSpec
 from kpose.models.layers import ImageNormalization
 
@@ -86,6 +86,7 @@ def create_model(
     schema: str | KeypointSchema = "coco",
     input_size: Sequence[int] = DEFAULT_INPUT_SIZE,
     weights: Any = None,
+    normalization: InputNormalization | None = None,
     **options: Any,
 ) -> keras.Model:
     """Build a pose model.
@@ -96,6 +97,8 @@ def create_model(
         input_size: (height, width), multiples of 32.
         weights: backbone weights: None (random init) or ``"imagenet"`` / a file, passed to
             keras.applications (HRNet has none).
+        normalization: the input normalization inside the model (default: the backbone's,
+            the one its ImageNet weights expect); an imported checkpoint brings its own.
         options: head options, e.g. ``scale=0.5`` for SRPose and the SR head; an unknown
             option raises ConfigError listing the valid ones.
 
@@ -105,7 +108,7 @@ def create_model(
     levels = backbone_levels(name, **options)
     backbone = parse_model_name(name)[1]
     backbone_model = backbone.build(check_input_size(input_size), levels, weights)
-    return assemble_model(name, backbone_model, schema, **options)
+    return assemble_model(name, backbone_model, schema, normalization, **options)
 
 
 def backbone_levels(name: str, **options: Any) -> tuple[str, ...]:
@@ -119,6 +122,7 @@ def assemble_model(
     name: str,
     backbone_model: keras.Model,
     schema: str | KeypointSchema = "coco",
+    normalization: InputNormalization | None = None,
     **options: Any,
 ) -> keras.Model:
     """Build model ``name``'s head on an already built backbone sub-model.
@@ -126,6 +130,7 @@ def assemble_model(
     The backbone model is used, not copied: several models assembled on it share its weights
     (e.g. to profile every head of one backbone without rebuilding it). It must output at
     least :func:`backbone_levels` of the model; its input size is the model's.
+    ``normalization`` defaults to the backbone's.
 
     Returns:
         keras.Model named ``name``: ``image`` (B, H, W, 3) -> {output name: (B, h, w, K)}.
@@ -134,7 +139,7 @@ def assemble_model(
     _check_options(head, options)
     _, height, width, _ = backbone_model.input.shape
     image = keras.Input((height, width, 3), name="image")
-    norm = backbone.normalization
+    norm = normalization or backbone.normalization
     normalized = ImageNormalization(norm.mean, norm.std, norm.bgr, name="normalize")(image)
     outputs = head.build(backbone_model(normalized), backbone, _schema(schema).num_keypoints, **options)
     return keras.Model(image, outputs, name=name)
