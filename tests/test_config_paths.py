@@ -79,19 +79,26 @@ def test_root_override_is_relative_to_the_working_folder(dataset, tmp_path, monk
     assert "relative to /nowhere: set the config's root: or pass --root" in message
 
 
-def test_init_from_and_schema_file_are_relative_to_the_config_file(dataset, tmp_path, monkeypatch):
+def test_init_from_weights_and_schema_files_are_relative_to_the_config_file(dataset, tmp_path, monkeypatch):
     folder = tmp_path / "configs"
     (folder / "models").mkdir(parents=True)
-    (folder / "models" / "start.keras").write_bytes(b"")
+    for name in ("start.keras", "backbone.weights.h5"):
+        (folder / "models" / name).write_bytes(b"")
     shutil.copy(REPO / "kpose/keypoints/builtin/coco.yaml", folder / "my_schema.yaml")
     data = config_data()
-    data["model"]["init_from"] = "models/start.keras"
+    data["model"].update(init_from="models/start.keras", weights="models/backbone.weights.h5")
     data["data"]["schema"] = "my_schema.yaml"
     path = write_yaml(folder / "c.yaml", {"root": str(dataset), **data})
     monkeypatch.chdir(dataset)
     config = load_config(path)
     assert config.model.init_from == str(folder / "models" / "start.keras")
+    assert config.model.weights == str(folder / "models" / "backbone.weights.h5")
     assert get_schema(config.data.schema).num_keypoints == 17
+    (folder / "models" / "backbone.weights.h5").unlink()
+    with pytest.raises(ConfigError, match=r"c.yaml: model.weights: .*configs/models/backbone.weights.h5 does not exist"):
+        load_config(path)
+    data["model"]["weights"] = "imagenet"  # a name, not a file
+    assert load_config(write_yaml(folder / "c.yaml", {"root": str(dataset), **data})).model.weights == "imagenet"
 
 
 def test_written_config_loads_the_same_from_any_folder(dataset, tmp_path, monkeypatch):

@@ -5,10 +5,11 @@ missing dataset path fails before any model is built, naming the file and the ke
 
 Paths: the data paths (``data.train`` / ``data.val``: ``annotations``, ``images``, ``boxes``)
 are relative to the top-level ``root`` when it is set, else to the config file's folder; a
-relative ``root`` is itself relative to the config file's folder. ``model.init_from`` and a
-schema file in ``data.schema`` are relative to the config file's folder. ``output_dir`` is an
-output and stays relative to the working directory. :func:`load_config` returns every input
-path absolute, so the ``config.yaml`` a run saves works from any folder.
+relative ``root`` is itself relative to the config file's folder. ``model.init_from``, a
+weights file in ``model.weights`` and a schema file in ``data.schema`` are relative to the
+config file's folder. ``output_dir`` is an output and stays relative to the working
+directory. :func:`load_config` returns every input path absolute, so the ``config.yaml`` a
+run saves works from any folder.
 """
 
 from __future__ import annotations
@@ -34,9 +35,10 @@ DatasetFormat = Literal["coco", "crowdpose", "mpii"]
 class ModelConfig:
     """``name`` as :func:`kpose.models.create_model` takes it; ``options`` are head options.
 
-    ``weights`` are keras.applications backbone weights (``"imagenet"``); ``init_from`` a kpose
-    ``.keras`` model whose layers of the same name and shapes start this one
-    (:mod:`kpose.engine.init_weights`). A resumed run restores its own state over both.
+    ``weights`` are the backbone's starting weights: ``"imagenet"`` (keras.applications') or a
+    weights file of the backbone; ``init_from`` a kpose ``.keras`` model whose layers of the
+    same name and shapes start this one (:mod:`kpose.engine.init_weights`). A resumed run
+    restores its own state over both.
     """
 
     name: str
@@ -120,6 +122,7 @@ class Config:
 SPLITS = ("train", "val")
 DATA_PATH_KEYS = ("annotations", "images", "boxes")
 SCHEMA_SUFFIXES = (".json", ".yaml", ".yml")
+IMAGENET = "imagenet"  # model.weights that names keras.applications' weights, not a file
 
 
 def _absolute(base: Path, value: str | Path) -> str:
@@ -152,6 +155,8 @@ def resolve_paths(config: Config, config_dir: str | Path, root: str | Path | Non
                 setattr(dataset, key, _absolute(Path(data_root), value))
     if config.model.init_from is not None:
         config.model.init_from = _absolute(config_dir, config.model.init_from)
+    if config.model.weights not in (None, IMAGENET):
+        config.model.weights = _absolute(config_dir, config.model.weights)
     schema = config.data.schema
     if schema.lower() not in builtin_schema_names() and Path(schema).suffix.lower() in SCHEMA_SUFFIXES:
         config.data.schema = _absolute(config_dir, schema)
@@ -171,8 +176,10 @@ def _check_paths(config: Config, source: str) -> None:
                     f"{source}: data.{split}.{key}: {value} does not exist (the data paths are relative "
                     f"to {config.root}: set the config's root: or pass --root)"
                 )
-    if config.model.init_from is not None and not Path(config.model.init_from).is_file():
-        raise ConfigError(f"{source}: model.init_from: {config.model.init_from} does not exist")
+    for key in ("init_from", "weights"):
+        value = getattr(config.model, key)
+        if value not in (None, IMAGENET) and not Path(value).is_file():
+            raise ConfigError(f"{source}: model.{key}: {value} does not exist")
 
 
 def load_config(path: str | Path, check_paths: bool = True, root: str | Path | None = None) -> Config:
@@ -180,8 +187,8 @@ def load_config(path: str | Path, check_paths: bool = True, root: str | Path | N
 
     Args:
         path: the YAML file.
-        check_paths: a dataset file or folder (or ``model.init_from``) that does not exist is
-            a ConfigError naming the key.
+        check_paths: a dataset file or folder (or ``model.init_from``, a ``model.weights``
+            file) that does not exist is a ConfigError naming the key.
         root: folder the data paths are relative to, overriding the file's ``root``; a
             relative one is relative to the working directory.
     """
