@@ -9,6 +9,7 @@ from kpose.models.backbones.base import (
     STRIDES,
     BackboneSpec,
     InputNormalization,
+    KerasApplication,
 )
 from kpose.models.backbones.hrnet import HRNETS
 from kpose.models.backbones.mobile import MOBILE_BACKBONES
@@ -41,6 +42,7 @@ __all__ = [
     "STRIDES",
     "BackboneSpec",
     "InputNormalization",
+    "KerasApplication",
     "backbone_names",
     "get_backbone",
 ]

@@ -1,13 +1,18 @@
-"""What every backbone declares, and the helper that turns a keras.applications model into a
-feature pyramid."""
+"""What every backbone declares, and the builder that turns a keras.applications model (with
+its ImageNet weights or a local weights file) into a feature pyramid."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+import warnings
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import keras
 
+from kpose.errors import ConfigError
 from kpose.models.blocks import BN_MOMENTUM
 
 # Pyramid levels and their strides (pixels of input per feature pixel).
@@ -70,62 +75,149 @@ class BackboneSpec:
     def channels_of(self, level: str) -> int:
         return self.channels[LEVELS.index(level)]
 
+    @property
+    def keras_application(self) -> KerasApplication | None:
+        """The keras.applications model it is cut from (which has ImageNet weights), or None
+        for kpose's own backbones."""
+        return self.builder if isinstance(self.builder, KerasApplication) else None
+
     def build(
         self, input_size: tuple[int, int], levels: Sequence[str] = LEVELS, weights: Any = None
     ) -> keras.Model:
-        """The backbone sub-model named ``"backbone"`` with outputs ``{level: tensor}``."""
+        """The backbone sub-model named ``"backbone"``: (B, H, W, 3) -> {level: (B, H/s, W/s, C)}.
+
+        ``weights``: None (random init), ``"imagenet"`` or a weights file of the
+        keras.applications model (:meth:`KerasApplication.application`).
+        """
         return self.builder(input_size, levels, weights)
 
 
-def application_pyramid(
-    constructor: Callable[..., keras.Model],
-    layer_names: Mapping[str, str | None],
-    input_size: tuple[int, int],
-    levels: Sequence[str],
-    weights: Any,
-    reconfigure: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-    **kwargs: Any,
-) -> keras.Model:
-    """A keras.applications model cut into a feature pyramid.
+# The weight files keras.applications' ``weights=`` argument loads (it calls
+# ``Model.load_weights``): Keras 3 ``save_weights`` files, ``.keras`` model files, and legacy
+# HDF5 files such as the Keras-hosted ``resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5``.
+WEIGHTS_SUFFIXES = (".weights.h5", ".keras", ".h5", ".hdf5")
+IMAGENET = "imagenet"
 
-    Args:
+
+@dataclass(frozen=True, eq=False)
+class KerasApplication:
+    """A :data:`BackboneBuilder` that cuts a keras.applications model into a feature pyramid.
+
+    Attributes:
+        backbone: the kpose backbone name, for error messages.
         constructor: e.g. ``keras.applications.ResNet50``; built without its classifier.
         layer_names: level -> name of the layer whose output is that level, or None for the
             application's own output.
-        input_size: (H, W).
-        levels: the levels to output.
-        weights: None (random init) or what keras.applications accepts (``"imagenet"``, a path).
+        options: further constructor arguments, e.g. ``include_preprocessing=False``.
         reconfigure: optional edit of each layer's config (it must keep every weight's shape);
             the application is then rebuilt from the edited configs and its weights copied.
-        kwargs: passed to the constructor.
-
-    Returns:
-        keras.Model named ``"backbone"``: (B, H, W, 3) -> {level: (B, H/s, W/s, C)}.
-
-    The application's BatchNorm momentum is set to 0.9 (PyTorch's 0.1), like kpose's own
-    layers; its epsilon stays as its ImageNet weights were trained.
     """
-    app = constructor(
-        include_top=False, weights=weights, input_shape=(*input_size, 3), **kwargs
-    )
-    if reconfigure is not None:
-        edited = keras.models.clone_model(
-            app,
-            clone_function=lambda layer: layer.__class__.from_config(
-                reconfigure(layer.get_config())
-            ),
+
+    backbone: str
+    constructor: Callable[..., keras.Model]
+    layer_names: Mapping[str, str | None]
+    options: Mapping[str, Any] = field(default_factory=dict)
+    reconfigure: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+
+    def application(self, input_size: tuple[int, int], weights: Any = None) -> keras.Model:
+        """The keras.applications model without its classifier, as Keras builds it (before
+        ``reconfigure``): (B, H, W, 3) -> (B, H/32, W/32, C).
+
+        ``weights``: None (random init), ``"imagenet"`` (downloaded by keras.applications) or
+        the path of a weights file of this application (:data:`WEIGHTS_SUFFIXES`), with or
+        without its classifier; ConfigError naming the file and the backbone if it is missing
+        or holds another architecture.
+        """
+        path = self._weights_path(weights)
+        app = self.constructor(
+            include_top=False,
+            weights=IMAGENET if weights == IMAGENET else None,
+            input_shape=(*input_size, 3),
+            **self.options,
         )
-        edited.set_weights(app.get_weights())
-        app = edited
-    for layer in app.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            layer.momentum = BN_MOMENTUM
-    outputs = {
-        level: (
-            app.output
-            if layer_names[level] is None
-            else app.get_layer(layer_names[level]).output
-        )
-        for level in levels
-    }
-    return keras.Model(app.input, outputs, name=BACKBONE_LAYER_NAME)
+        if path is not None:
+            self._load(app, path)
+        return app
+
+    def __call__(
+        self, input_size: tuple[int, int], levels: Sequence[str], weights: Any
+    ) -> keras.Model:
+        """The pyramid: keras.Model named ``"backbone"``,
+        (B, H, W, 3) -> {level: (B, H/s, W/s, C)} for ``levels``.
+
+        The application's BatchNorm momentum is set to 0.9 (PyTorch's 0.1), like kpose's own
+        layers; its epsilon stays as its ImageNet weights were trained.
+        """
+        app = self.application(input_size, weights)
+        if self.reconfigure is not None:
+            reconfigure = self.reconfigure
+            edited = keras.models.clone_model(
+                app,
+                clone_function=lambda layer: layer.__class__.from_config(
+                    reconfigure(layer.get_config())
+                ),
+            )
+            edited.set_weights(app.get_weights())
+            app = edited
+        for layer in app.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.momentum = BN_MOMENTUM
+        outputs = {
+            level: (
+                app.output
+                if self.layer_names[level] is None
+                else app.get_layer(self.layer_names[level]).output
+            )
+            for level in levels
+        }
+        return keras.Model(app.input, outputs, name=BACKBONE_LAYER_NAME)
+
+    @property
+    def source(self) -> str:
+        """The constructor as users call it, e.g. ``"keras.applications.ResNet50"``."""
+        return f"keras.applications.{self.constructor.__name__}"
+
+    def _weights_path(self, weights: Any) -> Path | None:
+        """The weights file to load, None for random init or ImageNet; ConfigError naming the
+        file and the backbone when it cannot be one."""
+        if weights is None or weights == IMAGENET:
+            return None
+        if not isinstance(weights, (str, os.PathLike)):
+            raise ConfigError(
+                f"backbone {self.backbone}: weights must be None, {IMAGENET!r} or the path of "
+                f"a weights file, got {weights!r}"
+            )
+        path = Path(weights)
+        if path.is_dir():
+            raise ConfigError(f"backbone {self.backbone}: weights {path} is a folder, not a file")
+        if not path.is_file():
+            raise ConfigError(f"backbone {self.backbone}: weights file {path} does not exist")
+        if not path.name.endswith(WEIGHTS_SUFFIXES):
+            raise ConfigError(
+                f"backbone {self.backbone}: weights file {path} is not a Keras weights file "
+                f"(accepted: {', '.join(WEIGHTS_SUFFIXES)}) of {self.source}"
+            )
+        return path
+
+    def _load(self, app: keras.Model, path: Path) -> None:
+        """``app.load_weights(path)``, as keras.applications does; Keras' error (another
+        architecture, an unreadable file) becomes a ConfigError naming file and backbone, and
+        the warnings Keras gives on the way to it (one per layer) are dropped."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                app.load_weights(str(path))
+            except (ValueError, OSError, KeyError, zipfile.BadZipFile) as exc:
+                lines = str(exc).strip().splitlines()
+                reason = lines[0].rstrip(":") if lines else type(exc).__name__
+                raise ConfigError(
+                    f"backbone {self.backbone}: weights file {path} does not hold the weights "
+                    f"of {self.source} ({reason}); expected that model's save_weights "
+                    f"(.weights.h5) or save (.keras) file, with or without its classifier, or "
+                    f"Keras' hosted no-top .h5 file; a kpose model (.keras) goes in "
+                    f"model.init_from instead"
+                ) from exc
+        for warning in caught:
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )

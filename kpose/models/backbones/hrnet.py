@@ -90,8 +90,10 @@ def _build(
     """HRNet-W``width``: (B, H, W, 3) -> {level: (B, H/s, W/s, width * 2**i)}."""
     if weights is not None:
         raise ConfigError(
-            f"hrnet_w{width} has no keras.applications weights; build it with weights=None and "
-            "load a checkpoint with model.load_weights"
+            f"backbone hrnet_w{width} has no keras.applications weights (weights={weights!r}): "
+            "build it with weights None and start from a converted checkpoint: "
+            "`kpose import CHECKPOINT --model NAME -o OUT.keras` (an ImageNet or COCO HRNet "
+            "checkpoint of PyTorch), then model.init_from: OUT.keras"
         )
     inputs = keras.Input((*input_size, 3), name="image")
     x = conv_bn(inputs, 64, 3, "stem1", strides=2)

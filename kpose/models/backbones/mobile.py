@@ -4,24 +4,11 @@ the model)."""
 
 from __future__ import annotations
 
-from functools import partial
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping
 
 import keras
 
-from kpose.models.backbones.base import TF, TORCH, BackboneSpec, application_pyramid
-
-
-def _build(
-    constructor: Callable[..., keras.Model],
-    layer_names: Mapping[str, str | None],
-    input_size: tuple[int, int],
-    levels: Sequence[str],
-    weights: Any,
-) -> keras.Model:
-    return application_pyramid(
-        constructor, layer_names, input_size, levels, weights, include_preprocessing=False
-    )
+from kpose.models.backbones.base import TF, TORCH, BackboneSpec, KerasApplication
 
 
 def _spec(
@@ -35,7 +22,9 @@ def _spec(
     # the input size (r = 8), which keeps the head a small fraction of the backbone's cost.
     return BackboneSpec(
         name=name,
-        builder=partial(_build, constructor, layer_names),
+        builder=KerasApplication(
+            name, constructor, layer_names, options={"include_preprocessing": False}
+        ),
         channels=channels,
         bottleneck=False,
         normalization=normalization,

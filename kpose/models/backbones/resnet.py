@@ -4,19 +4,19 @@ keras.applications' ResNet is ResNet v1: a stage's first block downsamples in it
 conv. The papers' backbone (torchvision / MMPose ResNet, "v1.5") downsamples in the 3x3 conv,
 which costs 5% more multiply-accumulates and is the network the papers' numbers measure. kpose
 builds the keras.applications model, moves each stride-2 from ``convN_block1_1_conv`` to
-``convN_block1_2_conv`` (no weight changes shape, so ``weights="imagenet"`` still loads, and
-is copied over), and keeps Keras' conv biases.
+``convN_block1_2_conv`` (no weight changes shape, so ``weights="imagenet"`` or a weights file of
+the keras.applications model loads into it, and is copied over unchanged), and keeps Keras'
+conv biases.
 """
 
 from __future__ import annotations
 
 import re
-from functools import partial
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import keras
 
-from kpose.models.backbones.base import CAFFE, BackboneSpec, application_pyramid
+from kpose.models.backbones.base import CAFFE, BackboneSpec, KerasApplication
 
 # Blocks per stage (conv2..conv5); the last block of a stage is that stage's output.
 _STAGE_BLOCKS = {"resnet50": (3, 4, 6, 3), "resnet101": (3, 4, 23, 3), "resnet152": (3, 8, 36, 3)}
@@ -37,23 +37,21 @@ def _stride_in_3x3(config: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
-def _build(
-    name: str, input_size: tuple[int, int], levels: Sequence[str], weights: Any
-) -> keras.Model:
+def _application(name: str) -> KerasApplication:
     """ResNet pyramid: F2..F5 are the outputs of stages conv2..conv5 (256..2048 channels)."""
     blocks = _STAGE_BLOCKS[name]
     layer_names = {
         f"F{stage}": f"conv{stage}_block{blocks[stage - 2]}_out" for stage in (2, 3, 4, 5)
     }
-    return application_pyramid(
-        _CONSTRUCTORS[name], layer_names, input_size, levels, weights, reconfigure=_stride_in_3x3
+    return KerasApplication(
+        name, _CONSTRUCTORS[name], layer_names, reconfigure=_stride_in_3x3
     )
 
 
 RESNETS = tuple(
     BackboneSpec(
         name=name,
-        builder=partial(_build, name),
+        builder=_application(name),
         channels=(256, 512, 1024, 2048),
         bottleneck=True,
         normalization=CAFFE,
