@@ -1,5 +1,5 @@
 """Backbone weights from a local file of the keras.applications model (``weights=<file>``),
-offline: ``weights="imagenet"`` loads Keras' hosted file of the same formats.
+offline; ``weights="imagenet"`` goes the same way with the file Keras downloads.
 
 Every file is written from a keras.applications model built by the test with random, seeded
 weights, every variable randomized (BatchNorm statistics and biases included, so a layer left at
@@ -41,7 +41,7 @@ APPLICATION_BACKBONES = [
 ]
 # kpose's ResNets move each stage's stride-2 from the 1x1 to the 3x3 conv ("v1.5").
 RESNETS = {"resnet50", "resnet101", "resnet152"}
-# How a weights file is written from a keras.applications model without its classifier.
+# The weights file formats, as :func:`weights_file` writes them.
 FORMATS = (".weights.h5", "hosted .h5", ".keras")
 
 
@@ -249,6 +249,13 @@ def expected_features(name: str, app: keras.Model, x: np.ndarray) -> dict[str, n
 
 
 # --- tests --------------------------------------------------------------------------------
+
+
+def test_keras_weights_for_every_application_backbone() -> None:
+    """The parametrization below covers every backbone but kpose's own HRNets."""
+    names = [param.values[0] for param in APPLICATION_BACKBONES]
+    assert names == [name for name in BACKBONES if not name.startswith("hrnet")]
+    assert len(names) == 6
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
