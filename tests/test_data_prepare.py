@@ -181,8 +181,9 @@ def write_official_mpii(root: Path, seed: int = 0, bad_joint_id: int | None = No
     """An MPII folder with the official annotation file (the RELEASE struct) and real JPEGs.
 
     Six images: five training images (two people each; the first of image 3 has no joints)
-    and one test image. ``bad_joint_id`` replaces the id of image 1's first person's third
-    point. Returns {image name: [head box of each single person with joints]}.
+    from videos 5, 5, 6, 6 and none, and one test image. ``bad_joint_id`` replaces the id of
+    image 1's first person's third point. Returns {image name: [head box of each single
+    person with joints]}.
     """
     rng = np.random.default_rng(seed)
     size = (240, 320)
@@ -201,7 +202,8 @@ def write_official_mpii(root: Path, seed: int = 0, bad_joint_id: int | None = No
             heads[name] = [[p["x1"], p["y1"], p["x2"], p["y2"]] for p in people if not isinstance(p["annopoints"], np.ndarray)]
         else:  # a test image: centre and scale only
             people = [{"scale": 1.0, "objpos": {"x": 100.0, "y": 100.0}}]
-        annolist.append({"image": {"name": name}, "annorect": struct_array(people, RECT_FIELDS)})
+        video = {0: 5, 1: 5, 2: 6, 3: 6}.get(i, MISSING)
+        annolist.append({"image": {"name": name}, "annorect": struct_array(people, RECT_FIELDS), "vididx": video})
         single[i, 0] = np.array([[1], [2]], np.uint8) if is_train else np.array([[1]], np.uint8)
         train_flags.append(int(is_train))
     release = {
@@ -233,9 +235,9 @@ def test_mpii_official_file_becomes_train_and_val_with_head_boxes(tmp_path, caps
 
     train = json.loads((root / "annotations/mpii_train.json").read_text())
     val = json.loads((root / "annotations/mpii_val.json").read_text())
-    # training images 0, 2, 4 to val (every 2nd, the first included), 1 and 3 to train; test image skipped
-    assert sorted({r["image"] for r in val}) == ["000100000.jpg", "000100002.jpg", "000100004.jpg"]
-    assert sorted({r["image"] for r in train}) == ["000100001.jpg", "000100003.jpg"]
+    # videos 5, 6 and image 4's own, in that order: every 2nd to val, the first included; test image skipped
+    assert sorted({r["image"] for r in val}) == ["000100000.jpg", "000100001.jpg", "000100004.jpg"]
+    assert sorted({r["image"] for r in train}) == ["000100002.jpg", "000100003.jpg"]
     assert len(val) == 6 and len(train) == 3
     for record in train + val:
         assert record["head_box"] in heads[record["image"]]

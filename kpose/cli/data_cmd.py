@@ -82,7 +82,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     prepare.add_argument("-o", "--output", type=Path, metavar="OUT.yaml", help="where to write that copy")
     prepare.add_argument(
         "--val-every", type=int, default=8, metavar="N",
-        help="MPII from the official file: every N-th training image goes to val (default 8)",
+        help="MPII from the official file: the training images of every N-th video go to val (default 8)",
     )
     prepare.set_defaults(func=run_prepare)
 

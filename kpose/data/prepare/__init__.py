@@ -28,7 +28,7 @@ def prepare_dataset(name: str, root: str | Path, log: Log = print, *, mpii_val_e
         name: one of :data:`DATASETS`.
         root: the dataset folder; relative to the working directory.
         log: progress lines.
-        mpii_val_every: MPII from the official file: every N-th training image goes to val.
+        mpii_val_every: MPII from the official file: every N-th video goes to val.
 
     Raises:
         ConfigError: an unknown name, a missing file or folder (named, with its URL), or

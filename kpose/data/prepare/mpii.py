@@ -95,8 +95,8 @@ def write_annotations(root: Path, log: Log, val_every: int = VAL_EVERY) -> str:
         write_mpii(split.val, root / VAL_JSON)
         skipped = ", ".join(f"{count} {reason}" for reason, count in sorted(split.skipped.items())) or "none"
         return (
-            f"train and val written from {official}: the single people of the training images, every "
-            f"{val_every}th image's to val ({len(split.val)} people; MMPose's val set differs); skipped: {skipped}"
+            f"train and val written from {official}: the single people of the training images, those of every "
+            f"{val_every}th video to val ({len(split.val)} people; MMPose's val set differs); skipped: {skipped}"
         )
     if not (root / VAL_JSON).is_file():
         raise _no_annotations(root, "no MPII annotations")
@@ -111,7 +111,7 @@ def prepare_mpii(root: Path, log: Log = print, val_every: int = VAL_EVERY) -> Pr
     Args:
         root: the dataset folder.
         log: progress lines.
-        val_every: with the official file, every ``val_every``-th training image goes to val.
+        val_every: with the official file, every ``val_every``-th video goes to val.
 
     Raises:
         ConfigError: a file or folder is missing (named, with where it comes from), or images

@@ -3,6 +3,7 @@
 The MATLAB file holds one struct, ``RELEASE``::
 
     RELEASE.annolist(i).image.name              the image file
+    RELEASE.annolist(i).vididx                  the video the frame comes from (may be empty)
     RELEASE.annolist(i).annorect(j)             person j of image i:
         .x1 .y1 .x2 .y2                         head box, pixels (1-based)
         .objpos.x .objpos.y                     rough person centre
@@ -15,8 +16,9 @@ The MATLAB file holds one struct, ``RELEASE``::
 As HRNet's and MMPose's ``mpii_train.json`` / ``mpii_val.json`` were made: the single people
 of the training images that have joints, a head box, a centre and a scale. Test images carry
 no joints and are skipped. MMPose's val set is a fixed list of 2,958 of these people; this
-module splits by image instead: every ``val_every``-th training image (in ``annolist`` order,
-the first one included) gives its people to val, the others to train.
+module splits by video instead, so that frames of one video never fall on both sides: the
+training images' videos (``annolist(i).vididx``; an image without one is a video of its own),
+in order of first appearance, go to val every ``val_every``-th, the first one included.
 """
 
 from __future__ import annotations
@@ -133,7 +135,7 @@ def convert_official(mat_file: str | Path, val_every: int = 8) -> OfficialSplit:
 
     Args:
         mat_file: ``mpii_human_pose_v1_u12_1.mat``.
-        val_every: every ``val_every``-th training image goes to val (>= 2).
+        val_every: every ``val_every``-th video of the training images goes to val (>= 2).
 
     Raises:
         AnnotationError: the file is not a MATLAB file with the ``RELEASE`` struct, or a field
@@ -161,7 +163,7 @@ def convert_official(mat_file: str | Path, val_every: int = 8) -> OfficialSplit:
             raise mat.fail(f"RELEASE.{name}", f"must have one entry per annolist image ({len(annolist)}), got {got}")
     img_train, single_person = np.ravel(fields["img_train"]), np.ravel(fields["single_person"])
     train, val, skipped = [], [], Counter()
-    training_images = 0
+    videos: dict[object, int] = {}  # video -> its order of first appearance
     for i, image in enumerate(annolist):
         where = f"RELEASE.annolist({i + 1})"
         if not mat.number(img_train[i], f"RELEASE.img_train({i + 1})"):
@@ -171,8 +173,9 @@ def convert_official(mat_file: str | Path, val_every: int = 8) -> OfficialSplit:
             raise mat.fail(f"{where}.image", "is missing")
         name = mat.text(mat.field(name_struct[0], "name"), f"{where}.image.name")
         rects = mat.structs(mat.field(image, "annorect"), f"{where}.annorect")
-        split = val if training_images % val_every == 0 else train
-        training_images += 1
+        vididx = mat.field(image, "vididx")
+        video = mat.number(vididx, f"{where}.vididx") if vididx is not None else ("image", i)
+        split = val if videos.setdefault(video, len(videos)) % val_every == 0 else train
         for j in _indices(mat, single_person[i], f"RELEASE.single_person{{{i + 1}}}"):
             if j not in range(len(rects)):
                 raise mat.fail(f"RELEASE.single_person{{{i + 1}}}", f"names person {j + 1}, but the image has {len(rects)}")
