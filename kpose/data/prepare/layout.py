@@ -120,7 +120,7 @@ def check_images(samples: PersonSamples, image_dir: Path, annotations: Path, fix
     paths = sorted({Path(p) for p in samples.image_paths})
     missing = [p for p in paths if p.name not in _listing(p.parent, cache)]
     if missing:
-        names = ", ".join(str(p.relative_to(image_dir)) for p in missing[:EXAMPLES])
+        names = ", ".join(os.path.relpath(p, image_dir) for p in missing[:EXAMPLES])
         raise ConfigError(
             f"{image_dir}: {len(missing)} of the {len(paths)} images that {annotations.name} names are missing "
             f"(e.g. {names}); {fix}"
