@@ -20,41 +20,33 @@ Random numbers come from stateless ops keyed by a per-batch seed, so a seed fixe
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import tensorflow as tf
 
-from kpose.errors import ConfigError
 from kpose.geometry import affine_tf
 from kpose.keypoints import KeypointSchema
+from kpose.utils.dataclass_yaml import at_least, between, check_ranges, positive
 
 
 @dataclass(frozen=True)
 class AugmentConfig:
     """Augmentation settings (see the module docstring); defaults are MMPose's COCO ones."""
 
-    flip_prob: float = 0.5
-    half_body_prob: float = 0.3
-    half_body_min_keypoints: int | None = None  # None: K // 2 (8 for COCO and MPII)
-    half_body_padding: float = 1.5
-    scale_factor: float = 0.5
-    rotation_factor: float = 40.0
-    rotation_prob: float = 0.6
-    shift_factor: float = 0.16
-    shift_prob: float = 0.3
+    flip_prob: float = field(default=0.5, metadata=between(0, 1))
+    half_body_prob: float = field(default=0.3, metadata=between(0, 1))
+    # None: K // 2 (8 for COCO and MPII)
+    half_body_min_keypoints: int | None = field(default=None, metadata=at_least(0))
+    half_body_padding: float = field(default=1.5, metadata=positive())
+    scale_factor: float = field(default=0.5, metadata=between(0, 1, open_high=True))
+    rotation_factor: float = field(default=40.0, metadata=at_least(0))
+    rotation_prob: float = field(default=0.6, metadata=between(0, 1))
+    shift_factor: float = field(default=0.16, metadata=at_least(0))
+    shift_prob: float = field(default=0.3, metadata=between(0, 1))
 
     def __post_init__(self) -> None:
-        for name, value in asdict(self).items():
-            if name.endswith("_prob") and not 0.0 <= value <= 1.0:
-                raise ConfigError(f"augment.{name} must be in [0, 1], got {value}")
-        if not 0.0 <= self.scale_factor < 1.0:
-            raise ConfigError(f"augment.scale_factor must be in [0, 1), got {self.scale_factor}")
-        for name in ("rotation_factor", "shift_factor"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"augment.{name} must be >= 0, got {getattr(self, name)}")
-        if self.half_body_padding <= 0:
-            raise ConfigError(f"augment.half_body_padding must be > 0, got {self.half_body_padding}")
+        check_ranges(self, "AugmentConfig", "augment")
 
 
 def _body_masks(schema: KeypointSchema) -> tuple[np.ndarray, np.ndarray]:

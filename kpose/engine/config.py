@@ -1,6 +1,7 @@
 """Training configuration: YAML files in ``training/configs/`` map onto these dataclasses.
 
-Every key is checked (:mod:`kpose.utils.dataclass_yaml`): an unknown key, a wrong type or a
+Every key is checked (:mod:`kpose.utils.dataclass_yaml`): an unknown key, a wrong type, a
+value out of its range (declared on the field: ``train.epochs: must be >= 1, got 0``) or a
 missing dataset path fails before any model is built, naming the file and the key.
 
 Paths: the data paths (``data.train`` / ``data.val``: ``annotations``, ``images``, ``boxes``)
@@ -25,10 +26,12 @@ from kpose.data.augment import AugmentConfig
 from kpose.errors import ConfigError
 from kpose.keypoints import builtin_schema_names
 from kpose.utils import dataclass_yaml
+from kpose.utils.dataclass_yaml import at_least, between, positive
 
 Precision = Literal["float32", "mixed_float16", "mixed_bfloat16"]
 Strategy = Literal["default", "mirrored", "multi_worker"]
 DatasetFormat = Literal["coco", "crowdpose", "mpii"]
+MIN_INPUT_SIDE = 32  # pixels: the backbones' deepest stride
 
 
 @dataclass
@@ -42,7 +45,7 @@ class ModelConfig:
     """
 
     name: str
-    input_size: tuple[int, int] = (256, 192)
+    input_size: tuple[int, int] = field(default=(256, 192), metadata=at_least(MIN_INPUT_SIDE))
     weights: str | None = None
     init_from: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
@@ -56,7 +59,7 @@ class DatasetConfig:
     images: str
     format: DatasetFormat = "coco"
     boxes: str | None = None
-    box_score_threshold: float = 0.0
+    box_score_threshold: float = field(default=0.0, metadata=between(0, 1))
 
 
 @dataclass
@@ -66,43 +69,44 @@ class DataConfig:
     val: DatasetConfig | None = None
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     cache: bool = False
-    max_people: int = 30  # bottom-up models: people per image carried to the loss
+    max_people: int = field(default=30, metadata=at_least(1))  # bottom-up models: people per image carried to the loss
 
 
 @dataclass
 class OptimizerConfig:
     name: Literal["adam", "adamw"] = "adam"
-    learning_rate: float = 5e-4
-    weight_decay: float = 0.0
-    warmup_steps: int = 500
-    milestones: tuple[int, ...] = (170, 200)
-    gamma: float = 0.1
-    clipnorm: float | None = None
+    learning_rate: float = field(default=5e-4, metadata=positive())
+    weight_decay: float = field(default=0.0, metadata=at_least(0))
+    warmup_steps: int = field(default=500, metadata=at_least(0))
+    milestones: tuple[int, ...] = field(default=(170, 200), metadata=at_least(0))
+    gamma: float = field(default=0.1, metadata=positive())
+    clipnorm: float | None = field(default=None, metadata=positive())
 
 
 @dataclass
 class TrainConfig:
     """``batch_size`` is global: with N replicas each one sees ``batch_size / N`` samples."""
 
-    epochs: int = 210
-    batch_size: int = 64
+    epochs: int = field(default=210, metadata=at_least(1))
+    batch_size: int = field(default=64, metadata=at_least(1))
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     loss_weights: dict[str, float] = field(default_factory=dict)
-    sigma: float = 2.0
+    sigma: float = field(default=2.0, metadata=positive())
     precision: Precision = "float32"
     jit_compile: bool | Literal["auto"] = "auto"
     distribution: Strategy = "default"
-    steps_per_epoch: int | None = None
-    backup_every: int | None = None  # optimizer steps between backups; None: every epoch
-    seed: int = 0
+    steps_per_epoch: int | None = field(default=None, metadata=at_least(1))
+    # optimizer steps between backups; None: every epoch
+    backup_every: int | None = field(default=None, metadata=at_least(1))
+    seed: int = field(default=0, metadata=at_least(0))
 
 
 @dataclass
 class EvalConfig:
-    every: int = 10
+    every: int = field(default=10, metadata=at_least(1))
     flip_test: bool = True
     decoder: Literal["argmax", "maxpool", "quarter", "dark"] = "quarter"
-    batch_size: int = 64
+    batch_size: int = field(default=64, metadata=at_least(1))
 
 
 @dataclass

@@ -4,11 +4,16 @@ Configs are data, never executed Python: a YAML file is parsed with ``yaml.safe_
 checked field by field against the dataclass. An unknown key, a missing required key or a
 value of the wrong type is a :class:`~kpose.errors.ConfigError` naming the file and the
 dotted key (``config.yaml: train.optimizer.learning_rate: expected a number, got 'fast'``).
+
+Ranges are declared on the fields, ``field(default=..., metadata=at_least(1))``, and checked
+with the types (``config.yaml: train.epochs: must be >= 1, got 0``); a range on a tuple or
+list field applies to each item. A float is never NaN or infinite.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
@@ -20,9 +25,67 @@ from kpose.errors import ConfigError
 
 T = TypeVar("T")
 
+RANGE = "range"  # the key of a field's metadata that holds its Range
+
+
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """Bounds of a number: ``low`` / ``high`` (None: unbounded), inclusive unless open."""
+
+    low: float | None = None
+    high: float | None = None
+    open_low: bool = False
+    open_high: bool = False
+
+    def violation(self, value: float) -> str | None:
+        """Why ``value`` is out of range, or None."""
+        if self.low is not None and (value <= self.low if self.open_low else value < self.low):
+            return f"must be {'>' if self.open_low else '>='} {self.low:g}"
+        if self.high is not None and (value >= self.high if self.open_high else value > self.high):
+            return f"must be {'<' if self.open_high else '<='} {self.high:g}"
+        return None
+
+
+def at_least(low: float) -> dict[str, Range]:
+    """Field metadata: the value is ``>= low``."""
+    return {RANGE: Range(low)}
+
+
+def positive() -> dict[str, Range]:
+    """Field metadata: the value is ``> 0``."""
+    return {RANGE: Range(0, open_low=True)}
+
+
+def between(low: float, high: float, open_high: bool = False) -> dict[str, Range]:
+    """Field metadata: the value is in ``[low, high]`` (``[low, high)`` with ``open_high``)."""
+    return {RANGE: Range(low, high, open_high=open_high)}
+
+
+def _check_range(value: Any, bounds: Range | None, where: str, source: str) -> None:
+    """ConfigError unless ``value`` (or each item of a tuple / list value) is in ``bounds``."""
+    if bounds is None or value is None:
+        return
+    for i, item in enumerate(value) if isinstance(value, (list, tuple)) else [(None, value)]:
+        problem = bounds.violation(item)
+        if problem:
+            key = where if i is None else f"{where}[{i}]"
+            raise ConfigError(f"{source}: {key}: {problem}, got {item!r}")
+
 
 def _describe(value: Any) -> str:
     return f"{value!r}" if isinstance(value, (str, int, float, bool)) or value is None else type(value).__name__
+
+
+def check_ranges(instance: Any, source: str, where: str = "") -> None:
+    """The ranges of a dataclass instance built in Python (what :func:`build` checks while
+    reading a file), nested dataclasses included."""
+    for field in dataclasses.fields(instance):
+        key = f"{where}.{field.name}" if where else field.name
+        value = getattr(instance, field.name)
+        if dataclasses.is_dataclass(value):
+            check_ranges(value, source, key)
+        else:
+            _check_range(value, field.metadata.get(RANGE), key, source)
 
 
 def _convert(value: Any, annotation: Any, where: str, source: str) -> Any:
@@ -73,6 +136,8 @@ def _convert(value: Any, annotation: Any, where: str, source: str) -> Any:
     if annotation is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{source}: {where}: expected a number, got {_describe(value)}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{source}: {where}: expected a finite number, got {_describe(value)}")
         return float(value)
     if annotation is str:
         if not isinstance(value, str):
@@ -110,6 +175,7 @@ def build(cls: type[T], data: Any, source: str = "<config>", where: str = "") ->
         key = f"{where}.{name}" if where else name
         if name in data:
             kwargs[name] = _convert(data[name], hints[name], key, source)
+            _check_range(kwargs[name], field.metadata.get(RANGE), key, source)
         elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
             raise ConfigError(f"{source}: missing required key {key}")
     return cls(**kwargs)
