@@ -19,3 +19,7 @@ class AnnotationError(KposeError):
 
 class ConfigError(KposeError):
     """A configuration file or command-line argument is invalid."""
+
+
+class TrainingError(KposeError):
+    """A run cannot go on, or what it trained is unusable (no data decoded, a NaN loss)."""

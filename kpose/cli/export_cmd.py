@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from kpose.export import export_model
     from kpose.metadata import read_metadata
 
-    fmt = args.format or args.output.suffix.lower().lstrip(".")
+    fmt = args.format or args.output.suffix.lower().lstrip(".") or "tflite"
     path = export_model(
         args.model, args.output, format=fmt, quantize=args.quantize, calibration=args.calibration,
         calibration_size=args.calibration_size, heatmaps=args.heatmaps, flip_test=args.flip_test,

@@ -6,6 +6,17 @@ import argparse
 from pathlib import Path
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     train = subparsers.add_parser(
         "train",
@@ -17,8 +28,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--root", type=Path, metavar="DIR",
         help="folder the config's data paths are relative to (overrides its root:; default: its root:, else its folder)",
     )
-    train.add_argument("--epochs", type=int, help="override train.epochs")
+    train.add_argument("--epochs", type=positive_int, help="override train.epochs")
     train.add_argument("--output-dir", help="override output_dir")
+    train.add_argument(
+        "--overwrite", action="store_true",
+        help="train a finished run (its output_dir has last.keras) again from scratch, replacing its log and models",
+    )
     train.set_defaults(func=run_train)
 
     quick = subparsers.add_parser(
@@ -27,8 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="The first thing to run: about 15 minutes on a 2-core CPU.",
     )
     quick.add_argument("--out", type=Path, default=Path("runs/quickstart"), help="run folder (default runs/quickstart)")
-    quick.add_argument("--epochs", type=int, help="training epochs (default: the tuned quickstart value)")
-    quick.add_argument("--train-images", type=int, help="synthetic training images")
+    quick.add_argument("--epochs", type=positive_int, help="training epochs (default: the tuned quickstart value)")
+    quick.add_argument("--train-images", type=positive_int, help="synthetic training images")
     quick.add_argument("--json", action="store_true", help="print the metrics as JSON")
     quick.set_defaults(func=run_quickstart)
 
@@ -45,7 +60,7 @@ def run_train(args: argparse.Namespace) -> int:
         config.train.epochs = args.epochs
     if args.output_dir is not None:
         config.output_dir = args.output_dir
-    result = train(config)
+    result = train(config, overwrite=args.overwrite)
     print(f"best model: {result.best_model}\nlast model: {result.last_model}")
     return 0
 

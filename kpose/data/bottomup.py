@@ -30,7 +30,7 @@ import tensorflow as tf
 
 from kpose.data.augment import AugmentConfig, sample_regions
 from kpose.data.cocofile import load_annotations
-from kpose.data.pipeline import planned_dataset
+from kpose.data.pipeline import DECODED, DecodeLog, decode_checked, planned_dataset
 from kpose.data.regions import annotation_outlines, draw_mask
 from kpose.data.warp import warp_crop
 from kpose.errors import ConfigError, KposeError
@@ -171,11 +171,19 @@ def _plan(
     }
 
 
+def _decode_whole(data: tf.Tensor) -> tf.Tensor:
+    return tf.io.decode_image(data, channels=3, expand_animations=False)
+
+
 def _load(
-    plan: dict[str, tf.Tensor], input_size: tuple[int, int], ignore_regions: tuple[list[np.ndarray], ...]
+    plan: dict[str, tf.Tensor],
+    input_size: tuple[int, int],
+    ignore_regions: tuple[list[np.ndarray], ...],
+    decode_log: DecodeLog,
 ) -> dict[str, tf.Tensor]:
-    """Decode and warp one planned image and draw its mask (``ignore_regions[index]``)."""
-    image = tf.io.decode_image(tf.io.read_file(plan["path"]), channels=3, expand_animations=False)
+    """Decode and warp one planned image and draw its mask (``ignore_regions[index]``), with
+    the :data:`~kpose.data.pipeline.DECODED` flag."""
+    image, decoded = decode_checked(plan["path"], [], _decode_whole, decode_log)
     warp = functools.partial(warp_crop, output_size=input_size)
     crop = tf.numpy_function(warp, [image, plan["matrix"]], tf.uint8, stateful=False)
     mask = tf.numpy_function(
@@ -186,6 +194,7 @@ def _load(
         "image": tf.ensure_shape(crop, [*input_size, 3]),
         "mask": tf.ensure_shape(mask, input_size),
         **{key: plan[key] for key in ("keypoints", "weights", "matrix", "image_id")},
+        DECODED: decoded,
     }
 
 
@@ -199,6 +208,7 @@ def make_bottomup_dataset(
     augment: AugmentConfig | None = None,
     num_parallel_calls: int = tf.data.AUTOTUNE,
     drop_remainder: bool | None = None,
+    decode_log: DecodeLog | None = None,
 ) -> tf.data.Dataset:
     """Batches of whole images with every person's keypoints (see the module docstring).
 
@@ -211,6 +221,7 @@ def make_bottomup_dataset(
             keep the order, no augmentation, keep the last partial batch.
         seed: fixes shuffling and augmentation (every epoch still draws anew).
         drop_remainder: default ``training``.
+        decode_log: counts the images that fail to decode (they are skipped).
 
     Raises:
         ConfigError: bad sizes, or a schema that does not match the images.
@@ -241,7 +252,10 @@ def make_bottomup_dataset(
         _plan, schema=schema, augment=(augment or AugmentConfig()) if training else None, input_size=input_size
     )
 
-    load = functools.partial(_load, input_size=input_size, ignore_regions=images.ignore_regions)
+    load = functools.partial(
+        _load, input_size=input_size, ignore_regions=images.ignore_regions,
+        decode_log=decode_log or DecodeLog(images.source),
+    )
     return planned_dataset(
         table, plan, load, training=training, seed=seed,
         batch_size=batch_size, drop_remainder=drop_remainder, num_parallel_calls=num_parallel_calls,

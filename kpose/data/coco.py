@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,8 @@ from kpose.data import jsonfields as jf
 from kpose.data.cocofile import PERSON, load_annotations
 from kpose.data.samples import PersonSamples, keep_rows
 from kpose.keypoints import KeypointSchema, get_schema
+
+log = logging.getLogger("kpose.data")
 
 BOX_AREA = 1.0  # a person without ``area`` counts its whole box
 
@@ -56,6 +59,26 @@ def _locate(
     return [str(Path(image_dir) / im["file_name"]) for im in images], _clip_boxes(boxes, sizes)
 
 
+def _outside_image(
+    coco: COCO, image_ids: list[int], raw: np.ndarray, clipped: np.ndarray, min_box_side: float, source: Path
+) -> np.ndarray:
+    """``(N,)`` the boxes that are tiny only once clipped to their image's declared
+    ``width``/``height``; a warning names the first (the declared size is likely wrong)."""
+    outside = (np.minimum(raw[:, 2], raw[:, 3]) >= min_box_side) & (
+        np.minimum(clipped[:, 2], clipped[:, 3]) < min_box_side
+    )
+    if outside.any():
+        first = int(np.flatnonzero(outside)[0])
+        image = coco.imgs[image_ids[first]]
+        log.warning(
+            "%s: %d person boxes lie outside their image's declared width/height, dropped; e.g. box %s in "
+            "image %s (%r, declared %sx%s): check images[].width/height against the files",
+            source, int(outside.sum()), raw[first].tolist(), image_ids[first], image.get("file_name"),
+            image.get("width"), image.get("height"),
+        )
+    return outside
+
+
 def read_coco(
     annotation_file: str | Path,
     image_dir: str | Path,
@@ -84,11 +107,14 @@ def read_coco(
     source = Path(annotation_file)
     coco = _load_coco(source, schema, category_id)
     anns = [ann for image_id in sorted(coco.imgs) for ann in coco.imgToAnns.get(image_id, [])]
+    if not anns:
+        raise jf.fail(source, "annotations", "is empty: no person to read")
     n, k = len(anns), schema.num_keypoints
     kps = np.array([ann["keypoints"] for ann in anns], np.float32).reshape(n, k, 3)
     raw_boxes = np.array([ann["bbox"] for ann in anns], np.float32).reshape(n, 4)
     image_ids = [ann["image_id"] for ann in anns]
     paths, boxes = _locate(coco, image_ids, image_dir, raw_boxes)
+    outside = _outside_image(coco, image_ids, raw_boxes, boxes, min_box_side, source)
     unlabeled = (kps[..., 2] > 0).sum(axis=1) == 0
     samples = PersonSamples.build(
         image_paths=paths,
@@ -106,6 +132,7 @@ def read_coco(
             "other category": np.array([ann["category_id"] != category_id for ann in anns], bool),
             "crowd": np.array([bool(ann["iscrowd"]) and drop_crowd for ann in anns], bool),
             "without keypoints": unlabeled & drop_unlabeled,
+            "outside their image's width/height": outside,
             "tiny box": np.minimum(boxes[:, 2], boxes[:, 3]) < min_box_side,
         },
         "persons",

@@ -26,6 +26,7 @@ from kpose.data import jsonfields as jf
 from kpose.keypoints import KeypointSchema
 
 PERSON = 1  # the COCO person category
+VISIBILITY = (0, 1, 2)  # COCO's v: not labeled, labeled but hidden, visible
 
 
 def _read(source: str | Path | Mapping | Any) -> tuple[dict[str, Any], str]:
@@ -59,7 +60,7 @@ def _check_images(images: list, source: str) -> set[int]:
         jf.string(jf.get(image, "file_name", source, field), source, f"{field}.file_name")
         for key in ("height", "width"):
             if key in image:
-                jf.integer(image[key], source, f"{field}.{key}")
+                jf.integer(image[key], source, f"{field}.{key}", minimum=1)
     return image_ids
 
 
@@ -102,6 +103,7 @@ def _check_annotation(
         jf.get(ann, "keypoints", source, field), 3 * k, source, f"{field}.keypoints",
         f" (x, y, v for each of the {k} keypoints of schema {schema.name!r})",
     )
+    _check_visibility(keypoints[2::3], schema, source, f"{field}.keypoints")
     if ann.get("segmentation") is not None:
         _check_segmentation(ann["segmentation"], source, f"{field}.segmentation")
     if ann.setdefault("iscrowd", 0) not in (0, 1, True, False):
@@ -110,9 +112,20 @@ def _check_annotation(
         if area_from_box is None:
             raise jf.fail(source, f"{field}.area", "is missing (the OKS scale, in square pixels)")
         ann["area"] = float(area_from_box * box[2] * box[3])
-    jf.number(ann["area"], source, f"{field}.area")
+    jf.number(ann["area"], source, f"{field}.area", minimum=0)
     ann.setdefault("num_keypoints", int(np.count_nonzero(keypoints[2::3] > 0)))
     return ann
+
+
+def _check_visibility(visibility: np.ndarray, schema: KeypointSchema, source: str, field: str) -> None:
+    """Each keypoint's ``v`` is 0 (not labeled), 1 (labeled, hidden) or 2 (visible)."""
+    bad = np.flatnonzero(~np.isin(visibility, VISIBILITY))
+    if bad.size:
+        j = int(bad[0])
+        raise jf.fail(
+            source, field,
+            f"visibility of keypoint {j} ({schema.keypoints[j]}) must be 0, 1 or 2, got {visibility[j]:g}",
+        )
 
 
 def _check_segmentation(segmentation: Any, source: str, field: str) -> None:

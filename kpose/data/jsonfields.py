@@ -12,6 +12,8 @@ import numpy as np
 
 from kpose.errors import AnnotationError
 
+MAX_COORDINATE = 1e6  # pixels: a coordinate, box side or size beyond it is a broken file
+
 
 def load_json(path: str | Path) -> Any:
     """Parse a JSON file. Raises AnnotationError if it is missing or not valid JSON."""
@@ -46,10 +48,13 @@ def is_number(value: Any) -> bool:
     return isinstance(value, Real) and not isinstance(value, bool)
 
 
-def integer(value: Any, source: str | Path, field: str) -> int:
-    """``value``, which must be an integer (numpy integers included), not a bool."""
+def integer(value: Any, source: str | Path, field: str, minimum: int | None = None) -> int:
+    """``value``, which must be an integer (numpy integers included), not a bool, at least
+    ``minimum`` if given."""
     if isinstance(value, bool) or not isinstance(value, Integral):
         raise fail(source, field, f"must be an integer, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise fail(source, field, f"must be >= {minimum}, got {value!r}")
     return value
 
 
@@ -59,10 +64,12 @@ def string(value: Any, source: str | Path, field: str) -> str:
     return value
 
 
-def number(value: Any, source: str | Path, field: str) -> float:
-    """``value`` as a float; it must be a finite number."""
+def number(value: Any, source: str | Path, field: str, minimum: float | None = None) -> float:
+    """``value`` as a float; it must be a finite number, at least ``minimum`` if given."""
     if not is_number(value) or not math.isfinite(value):
         raise fail(source, field, f"must be a finite number, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise fail(source, field, f"must be >= {minimum:g}, got {value!r}")
     return float(value)
 
 
@@ -71,13 +78,12 @@ def numbers(value: Any, length: int, source: str | Path, field: str, what: str =
     if not isinstance(value, list) or len(value) != length:
         got = f"{len(value)} values" if isinstance(value, list) else type(value).__name__
         raise fail(source, field, f"must be a list of {length} numbers{what}, got {got}")
-    try:
-        array = np.asarray(value, np.float64)
-    except (TypeError, ValueError):
-        raise fail(source, field, "must hold only numbers") from None
-    if array.shape != (length,) or not np.isfinite(array).all():
-        raise fail(source, field, "must hold only finite numbers")
-    return array
+    for i, item in enumerate(value):
+        if not is_number(item) or not math.isfinite(item) or abs(item) > MAX_COORDINATE:
+            raise fail(
+                source, field, f"must hold only finite numbers within +-{MAX_COORDINATE:g}, got {item!r} at [{i}]"
+            )
+    return np.asarray(value, np.float64)
 
 
 def list_field(data: Any, key: str, source: str | Path) -> list:

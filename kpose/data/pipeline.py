@@ -12,8 +12,11 @@ size. The work is split in two stages:
   with OpenCV (:func:`kpose.data.warp.warp_crop`, the warp a device runtime uses too).
 
 Images are probed once before anything is built (:func:`kpose.data.images.probe_samples`):
-missing and corrupt files are dropped and counted in the log. A sample whose file still
-fails to decode is skipped by ``ignore_errors`` (TensorFlow logs a warning for each).
+missing and corrupt files are dropped and counted in the log. A file that still fails to
+decode inside the pipeline (a JPEG without scan data, a file changed since) is skipped: the
+decode step returns a flag, a filter drops the sample, and a :class:`DecodeLog` names the
+file in the log (once per file) and counts it, so training can tell an epoch of skipped
+images from an epoch of data (:class:`kpose.engine.callbacks.DecodeCheck`).
 
 Elements (batched): ``image`` (H, W, 3) uint8 RGB crop; ``keypoints`` (K, 2) float32 crop
 pixels (flipped samples have left and right swapped); ``weights`` (K,) float32, 1 where the
@@ -26,9 +29,11 @@ the row of ``samples``. No normalization and no heatmaps: those belong to the mo
 from __future__ import annotations
 
 import functools
-from typing import Callable
 import logging
 import os
+import re
+import threading
+from typing import Callable
 
 import numpy as np
 import tensorflow as tf
@@ -50,6 +55,73 @@ CACHE_MEMORY_FRACTION = 0.25  # of physical memory, at most, for cache=True
 PASSED_THROUGH = ("image_id", "box_score", "area", "sample_index")  # table columns in elements
 # What an element carries besides ``image``.
 ELEMENT_KEYS = ("keypoints", "weights", "center", "scale", *PASSED_THROUGH)
+DECODED = "decoded"  # a loaded element's flag: its image decoded (else it is dropped)
+
+
+class DecodeLog:
+    """Images decoded and skipped inside a pipeline: counts, and the files that failed.
+
+    Attributes:
+        source: the annotation file the samples come from (for messages).
+        decoded: decodes that succeeded, in total.
+        failed: decodes that failed, in total.
+        files: every file that failed, with its first error.
+    """
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.decoded = 0
+        self.failed = 0
+        self.files: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def record(self, path: str, error: str | None) -> None:
+        """Count one decode of ``path``; ``error`` if it failed (logged the first time)."""
+        with self._lock:
+            if error is None:
+                self.decoded += 1
+                return
+            self.failed += 1
+            first = path not in self.files
+            self.files.setdefault(path, error)
+        if first:
+            log.warning("%s: cannot decode, skipped (%s)", path, error)
+
+    def summary(self, limit: int = 3) -> str:
+        """``"F of N decodes failed (a.jpg, b.jpg, +2 more)"``."""
+        names = list(self.files)
+        shown = ", ".join(names[:limit]) + (f", +{len(names) - limit} more" if len(names) > limit else "")
+        return f"{self.failed} of {self.decoded + self.failed} decodes failed ({shown or 'no file'})"
+
+
+def _op_error(exc: tf.errors.OpError) -> str:
+    """The gist of a TensorFlow op error: its first line without the function and op names."""
+    lines = (exc.message or type(exc).__name__).splitlines()
+    return re.sub(r"\{\{[^}]*\}\}\s*|\s*\[Op:\w+\]", "", lines[0]).strip()
+
+
+def decode_checked(
+    path: tf.Tensor, args: list[tf.Tensor], decode: Callable[..., tf.Tensor], decode_log: DecodeLog
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """``decode(file_bytes, *args)`` run eagerly, so that a failure is caught, not raised.
+
+    Returns:
+        ``(h, w, 3)`` uint8 image (1x1 black where it failed) and a bool scalar, True where
+        it decoded; each decode is recorded in ``decode_log``.
+    """
+
+    def run(path_bytes: bytes, *values: np.ndarray) -> tuple[np.ndarray, bool]:
+        name = path_bytes.decode()
+        try:
+            image = decode(tf.io.read_file(name), *map(tf.constant, values)).numpy()
+        except tf.errors.OpError as exc:
+            decode_log.record(name, _op_error(exc))
+            return np.zeros((1, 1, 3), np.uint8), np.bool_(False)
+        decode_log.record(name, None)
+        return image, np.bool_(True)
+
+    image, ok = tf.numpy_function(run, [path, *args], [tf.uint8, tf.bool], stateful=True)
+    return tf.ensure_shape(image, [None, None, 3]), tf.ensure_shape(ok, [])
 
 
 class _DecodedImages:
@@ -220,16 +292,24 @@ def _plan(
 
 
 def _load(
-    plan: dict[str, tf.Tensor], images: _DecodedImages | None, output_size: tuple[int, int]
+    plan: dict[str, tf.Tensor],
+    images: _DecodedImages | None,
+    output_size: tuple[int, int],
+    decode_log: DecodeLog,
 ) -> dict[str, tf.Tensor]:
-    """Decode (or fetch) and warp one planned sample into an element."""
+    """Decode (or fetch) and warp one planned sample into an element, with its
+    :data:`DECODED` flag."""
     if images is None:
-        image = _decode(tf.io.read_file(plan["path"]), plan["kind"], plan["window"], plan["ratio_index"])
+        image, decoded = decode_checked(
+            plan["path"], [plan["kind"], plan["window"], plan["ratio_index"]], _decode, decode_log
+        )
         warp = functools.partial(warp_crop, output_size=output_size)
         crop = tf.numpy_function(warp, [image, plan["warp"]], tf.uint8, stateful=False)
     else:
         crop = tf.numpy_function(images.crop, [plan["image_index"], plan["warp"]], tf.uint8, stateful=False)
-    return {"image": tf.ensure_shape(crop, [*output_size, 3]), **{key: plan[key] for key in ELEMENT_KEYS}}
+        decoded = tf.constant(True)  # the cache dropped what failed
+    element = {"image": tf.ensure_shape(crop, [*output_size, 3]), **{key: plan[key] for key in ELEMENT_KEYS}}
+    return {**element, DECODED: decoded}
 
 
 def make_topdown_dataset(
@@ -245,6 +325,7 @@ def make_topdown_dataset(
     num_parallel_calls: int = tf.data.AUTOTUNE,
     threads: int | None = None,
     drop_remainder: bool | None = None,
+    decode_log: DecodeLog | None = None,
 ) -> tf.data.Dataset:
     """Batches of top-down crops (see the module docstring for the elements).
 
@@ -264,6 +345,8 @@ def make_topdown_dataset(
         threads: if set, run the pipeline on its own pool of this many threads with one
             thread per op (what ``kpose bench data`` uses to measure per-core throughput).
         drop_remainder: drop a last partial batch; default: ``training``.
+        decode_log: counts the images that fail to decode inside the pipeline (they are
+            skipped); default: a log of its own, which still names each file.
 
     Raises:
         ConfigError: bad arguments, or a schema that does not match the samples.
@@ -309,11 +392,16 @@ def make_topdown_dataset(
         windowed_jpeg=images is None,
     )
 
-    load = functools.partial(_load, images=images, output_size=output_size)
+    decode_log = decode_log or DecodeLog(samples.source)
+    load = functools.partial(_load, images=images, output_size=output_size, decode_log=decode_log)
     return planned_dataset(
         table, plan, load, training=training, seed=seed, batch_size=batch_size,
         drop_remainder=drop_remainder, num_parallel_calls=num_parallel_calls, threads=threads,
     )
+
+
+def _without_flag(element: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    return {key: value for key, value in element.items() if key != DECODED}
 
 
 def planned_dataset(
@@ -331,7 +419,8 @@ def planned_dataset(
     """The deterministic skeleton shared by the top-down and bottom-up pipelines: the rows of
     ``table`` in (seeded, per-pass reshuffled) order, planned ``PLAN_BLOCK`` at a time by
     ``plan(block, seed_pair)`` (vectorized augmentation draws), loaded one by one by ``load``
-    (decode + warp), unreadable images skipped with a warning, batched and prefetched."""
+    (decode + warp, with a :data:`DECODED` flag), those that failed to decode dropped,
+    batched and prefetched."""
     n = int(next(iter(table.values())).shape[0])
 
     def plan_block(index: tf.Tensor, rand: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -348,7 +437,8 @@ def planned_dataset(
         blocks.map(plan_block)
         .unbatch()
         .map(load, num_parallel_calls=num_parallel_calls, deterministic=True)
-        .ignore_errors(log_warning=True)
+        .filter(lambda element: element[DECODED])
+        .map(_without_flag)
         .batch(batch_size, drop_remainder=drop_remainder)
         .prefetch(tf.data.AUTOTUNE)
     )

@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from kpose.data.bottomup import MAX_PEOPLE, MultiPersonImages, make_bottomup_dataset, read_multiperson
+from kpose.data.pipeline import DecodeLog
 from kpose.engine import callbacks as cb
 from kpose.engine.bottomup_loss import AssociativeEmbeddingLoss, MultiPersonHeatmapLoss, pack_targets
 from kpose.engine.config import Config, DatasetConfig
@@ -241,15 +242,16 @@ def fit_bottomup(
     train_images = read_images(config.data.train, schema, config.data.max_people)
     val_images = read_images(config.data.val, schema, config.data.max_people) if config.data.val else None
     batch = check_batch_size(config, strategy)
+    decode_log = DecodeLog(train_images.source)
     train_ds = make_bottomup_dataset(
         train_images, schema, config.model.input_size, batch, training=True, seed=stream_seed(config, run_dir),
-        augment=config.data.augment,
+        augment=config.data.augment, decode_log=decode_log,
     ).repeat()
     steps_per_epoch = config.train.steps_per_epoch or max(1, len(train_images) // batch)
     with strategy.scope():
         model = build_model(config, schema)
         compile_bottomup(model, config, make_optimizer(config, steps_per_epoch))
-    callbacks = cb.training_callbacks(config, run_dir, model, schema, None, None)
+    callbacks = cb.training_callbacks(config, run_dir, model, schema, None, None, decode_log)
     if val_images is not None:
         callbacks[1:1] = [
             BottomUpEvaluate(config, schema, val_images),

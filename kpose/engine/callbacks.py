@@ -1,5 +1,5 @@
 """Callbacks of a training run: evaluation with the real metric, best checkpoint, backup and
-restore, logs, TensorBoard images, and a stop on NaN."""
+restore, logs, TensorBoard images, a stop on NaN, and a check that the epoch had data."""
 
 from __future__ import annotations
 
@@ -9,20 +9,57 @@ import logging
 import math
 from pathlib import Path
 
+import h5py
 import keras
 import numpy as np
 import tensorflow as tf
 
 from kpose.data.draw import draw_keypoints, make_grid
+from kpose.data.pipeline import DecodeLog
 from kpose.data.samples import PersonSamples
 from kpose.engine.config import Config
 from kpose.engine.evaluate import main_metric, score_predictions
 from kpose.engine.predict import make_predict_step, predict_dataset
+from kpose.errors import TrainingError
 from kpose.keypoints import KeypointSchema
 
 log = logging.getLogger("kpose.train")
 
 BACKUP_DIR = "backup"  # RUN/backup: BackupAndRestore's two generations
+LOG_FILE = "log.csv"
+WEIGHTS = "latest.weights.h5"  # BackupAndRestore's newer generation (".bkp": the older)
+MAX_SKIPPED_FRACTION = 0.5  # of an epoch's decodes: more failing stops the run
+
+
+def finite_loss(logs: dict | None) -> bool:
+    """The epoch's (or batch's) loss is a finite number (True when there is none yet)."""
+    value = (logs or {}).get("loss")
+    return value is None or math.isfinite(float(value))
+
+
+class DecodeCheck(keras.callbacks.Callback):
+    """After every epoch: the images that failed to decode in it are named and counted in the
+    log; a :class:`~kpose.errors.TrainingError` stops the run when none decoded or more than
+    :data:`MAX_SKIPPED_FRACTION` failed (a run must not train, and save, on nothing)."""
+
+    def __init__(self, decode_log: DecodeLog):
+        super().__init__()
+        self.decode_log = decode_log
+        self.seen = (0, 0)  # (decoded, failed) at the end of the previous epoch
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        decode_log = self.decode_log
+        decoded, failed = decode_log.decoded - self.seen[0], decode_log.failed - self.seen[1]
+        self.seen = (decode_log.decoded, decode_log.failed)
+        if not failed:
+            return
+        message = f"epoch {epoch + 1}: {decode_log.source}: {failed} of {decoded + failed} images failed to decode"
+        if failed > MAX_SKIPPED_FRACTION * (decoded + failed):
+            raise TrainingError(
+                f"{message}, more than {MAX_SKIPPED_FRACTION:.0%}: stopped, nothing saved; fix or remove "
+                f"these files ({decode_log.summary()})"
+            )
+        log.warning("%s, skipped (%s)", message, decode_log.summary())
 
 
 class EvaluateCallback(keras.callbacks.Callback):
@@ -71,9 +108,12 @@ class LearningRateLogger(keras.callbacks.Callback):
 
 
 class StopOnNaN(keras.callbacks.TerminateOnNaN):
-    """Keras' TerminateOnNaN, plus a message that says what to try."""
+    """Keras' TerminateOnNaN, plus a message that says what to try. :func:`kpose.engine.fit.train`
+    then fails the run and keeps the files of the last good epoch."""
 
     def on_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if self.model.stop_training:
+            return
         super().on_batch_end(batch, logs)
         if self.model.stop_training:
             log.error(
@@ -124,8 +164,58 @@ class BestCheckpoint(keras.callbacks.ModelCheckpoint):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         value = (logs or {}).get(self.monitor)
-        if value is not None and not math.isnan(float(value)):
+        if value is not None and not math.isnan(float(value)) and finite_loss(logs):
             super().on_epoch_end(epoch, logs)
+
+
+class RunBackup(keras.callbacks.BackupAndRestore):
+    """Keras' BackupAndRestore (two generations) for a run directory: says which epoch it
+    restored (the older generation's when the newer is unreadable), drops the rows of
+    ``log.csv`` from that epoch on (they are trained again), never backs up an epoch whose
+    loss is not finite, and keeps the backup of a run that stopped on one."""
+
+    def __init__(self, run_dir: Path, save_freq: int | str):
+        super().__init__(run_dir / BACKUP_DIR, save_freq=save_freq, double_checkpoint=True)
+        self.run_dir = run_dir
+        self.diverged = False
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        super().on_train_begin(logs)
+        epoch = resumed_epoch(self.run_dir)
+        if epoch:
+            print(f"restored the backup of epoch {epoch}; training goes on at epoch {epoch + 1}", flush=True)
+        trim_log(self.run_dir / LOG_FILE, epoch)
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.diverged |= not finite_loss(logs)
+        if not self.diverged:
+            super().on_train_batch_end(batch, logs)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.diverged |= not finite_loss(logs)
+        if not self.diverged:
+            super().on_epoch_end(epoch, logs)
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        if not self.diverged:
+            super().on_train_end(logs)
+
+
+def trim_log(csv_path: Path, epoch: int) -> None:
+    """Keep the rows of the CSV log of epochs before ``epoch`` (0-based; all of them for a
+    resumed run's past, none for a fresh run)."""
+    if not csv_path.exists():
+        return
+    with csv_path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        fields, rows = reader.fieldnames, [row for row in reader if int(row["epoch"]) < epoch]
+    if not rows or not fields:
+        csv_path.unlink()
+        return
+    with csv_path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def best_so_far(csv_path: Path, key: str) -> float | None:
@@ -138,10 +228,26 @@ def best_so_far(csv_path: Path, key: str) -> float | None:
     return max(values) if values else None
 
 
+def _readable_weights(path: Path) -> bool:
+    """``path`` is missing (BackupAndRestore then keeps the model's weights) or opens as HDF5."""
+    if not path.exists():
+        return True
+    try:
+        with h5py.File(path, "r"):
+            return True
+    except OSError:
+        return False
+
+
 def resumed_epoch(run_dir: Path) -> int:
     """The epoch a run starts at: the one ``BackupAndRestore`` restores from ``RUN/backup``
-    (its newer generation, else the older), 0 for a fresh run."""
-    for name in ("training_metadata.json", "training_metadata.json.bkp"):
+    (its newer generation, else the older: a truncated weights file or metadata), 0 for a
+    fresh run."""
+    backup = run_dir / BACKUP_DIR
+    names = ["training_metadata.json", "training_metadata.json.bkp"]
+    if not _readable_weights(backup / WEIGHTS):
+        names = names[1:]
+    for name in names:
         try:
             return int(json.loads((run_dir / BACKUP_DIR / name).read_text())["epoch"])
         except (OSError, ValueError, KeyError, TypeError):
@@ -156,9 +262,11 @@ def training_callbacks(
     schema: KeypointSchema,
     val_dataset: tf.data.Dataset | None,
     val_samples: PersonSamples | None,
+    decode_log: DecodeLog,
 ) -> list[keras.callbacks.Callback]:
-    """The callbacks of a run, in the order they must see the logs."""
-    callbacks: list[keras.callbacks.Callback] = [LearningRateLogger()]
+    """The callbacks of a run, in the order they must see the logs (the data check first: an
+    epoch without data stops the run before anything is evaluated or saved)."""
+    callbacks: list[keras.callbacks.Callback] = [DecodeCheck(decode_log), LearningRateLogger()]
     if val_dataset is not None and val_samples is not None:
         callbacks.append(EvaluateCallback(config, schema, val_dataset, val_samples))
         monitor = f"val_{main_metric(config.data.val.format)}"
@@ -168,10 +276,8 @@ def training_callbacks(
     callbacks += [
         StopOnNaN(),
         # two generations, so a kill while writing one falls back to the other
-        keras.callbacks.BackupAndRestore(
-            run_dir / BACKUP_DIR, save_freq=config.train.backup_every or "epoch", double_checkpoint=True
-        ),
-        keras.callbacks.CSVLogger(run_dir / "log.csv", append=True),
+        RunBackup(run_dir, save_freq=config.train.backup_every or "epoch"),
+        keras.callbacks.CSVLogger(run_dir / LOG_FILE, append=True),
         keras.callbacks.TensorBoard(run_dir / "tensorboard", write_graph=False),
     ]
     return callbacks

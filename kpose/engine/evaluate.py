@@ -17,7 +17,7 @@ from kpose.data.samples import PersonSamples
 from kpose.engine.config import DatasetConfig
 from kpose.engine.datasets import read_split
 from kpose.engine.predict import Predictions, make_predict_step, predict_dataset
-from kpose.errors import ConfigError
+from kpose.errors import ConfigError, KposeError
 from kpose.evaluation import TopDownResults, evaluate_coco, evaluate_crowdpose, pck, pckh
 from kpose.keypoints import KeypointSchema
 
@@ -95,7 +95,11 @@ def load_pose_model(path: str | Path) -> keras.Model:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: model file not found")
-    return keras.saving.load_model(path, compile=False, safe_mode=True)
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    except (ValueError, TypeError, OSError, KeyError) as exc:  # what Keras raises for foreign or unsafe files
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise KposeError(f"{path}: not a kpose model Keras can load in safe mode ({reason})") from None
 
 
 def evaluate_model_file(

@@ -10,10 +10,17 @@ pipelines, then the model under the distribution strategy, compile with one
     RUN/best.keras          best model by validation AP (or last, without validation)
     RUN/last.keras          the model after the last epoch
     RUN/log.csv, RUN/tensorboard/
+
+A run fails (:class:`~kpose.errors.TrainingError`) rather than save what it did not train: an
+epoch whose images mostly fail to decode, or a loss or weights that are not finite, stop it
+before ``best.keras`` / ``last.keras`` are written, so a previous run's files stay as they
+were. A finished run (``last.keras`` and no backup) is not trained again unless asked to
+(``overwrite``).
 """
 
 from __future__ import annotations
 
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,16 +31,17 @@ import numpy as np
 import tensorflow as tf
 import yaml
 
-from kpose.data.pipeline import make_topdown_dataset
+from kpose.data.pipeline import DecodeLog, make_topdown_dataset
 from kpose.engine import callbacks as cb
 from kpose.engine.config import Config
 from kpose.engine.datasets import fit_inputs, read_split
+from kpose.engine.evaluate import load_pose_model
 from kpose.engine.init_weights import init_from_model
 from kpose.engine.losses import HeatmapLoss
 from kpose.engine.schedules import WarmupMultiStep
-from kpose.errors import ConfigError
+from kpose.errors import ConfigError, TrainingError
 from kpose.keypoints import KeypointSchema, get_schema
-from kpose.models import create_model, parse_model_name
+from kpose.models import create_model, input_normalization, parse_model_name
 from kpose.utils import dataclass_yaml
 
 # SRPose's low-resolution heatmaps are supervised with a tiny weight (DESIGN.md section 2).
@@ -78,11 +86,17 @@ def loss_weights_for(outputs: list[str], configured: dict[str, float]) -> dict[s
 
 
 def build_model(config: Config, schema: KeypointSchema) -> keras.Model:
-    """``config.model`` built, and started from ``model.init_from`` where given."""
+    """``config.model`` built, and started from ``model.init_from`` where given: its layers,
+    and its input normalization (the one its weights were trained with, e.g. an imported
+    PyTorch checkpoint's)."""
     spec = config.model
-    model = create_model(spec.name, schema=schema, input_size=spec.input_size, weights=spec.weights, **spec.options)
-    if spec.init_from is not None:
-        print(init_from_model(model, spec.init_from).summary(Path(spec.init_from)))
+    source = None if spec.init_from is None else load_pose_model(Path(spec.init_from))
+    model = create_model(
+        spec.name, schema=schema, input_size=spec.input_size, weights=spec.weights,
+        normalization=None if source is None else input_normalization(source), **spec.options,
+    )
+    if source is not None:
+        print(init_from_model(model, spec.init_from, source).summary(Path(spec.init_from)))
     return model
 
 
@@ -161,9 +175,10 @@ def _fit_topdown(
     train_samples = read_split(config.data.train, schema)
     val_samples = read_split(config.data.val, schema, with_boxes=True) if config.data.val else None
     batch = check_batch_size(config, strategy)
+    decode_log = DecodeLog(train_samples.source)
     train_ds = make_topdown_dataset(
         train_samples, schema, config.model.input_size, batch, training=True, seed=stream_seed(config, run_dir),
-        cache=config.data.cache, augment=config.data.augment,
+        cache=config.data.cache, augment=config.data.augment, decode_log=decode_log,
     )
     # repeated, so an epoch is a number of steps (the seed still draws anew every pass)
     train_ds = train_ds.repeat()
@@ -177,7 +192,7 @@ def _fit_topdown(
             val_samples, schema, config.model.input_size, config.eval.batch_size, training=False,
             cache=config.data.cache,
         )
-    callbacks = cb.training_callbacks(config, run_dir, model, schema, val_ds, val_samples)
+    callbacks = cb.training_callbacks(config, run_dir, model, schema, val_ds, val_samples, decode_log)
     history = fit_epochs(
         model, train_ds.map(fit_inputs(list(model.output)), num_parallel_calls=tf.data.AUTOTUNE),
         config, steps_per_epoch, callbacks,
@@ -185,12 +200,58 @@ def _fit_topdown(
     return model, history
 
 
-def train(config: Config) -> TrainResult:
+def prepare_run_dir(config: Config, overwrite: bool = False) -> Path:
+    """Create the run directory; a finished run there is refused, or with ``overwrite`` its
+    log is cleared so that it trains again from scratch.
+
+    Raises:
+        ConfigError: ``output_dir`` is a file.
+        TrainingError: the run there is finished and ``overwrite`` is not set.
+    """
+    run_dir = config.run_dir
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"output_dir: {run_dir} is a file, not a folder")
+    finished = (run_dir / "last.keras").exists() and not (run_dir / cb.BACKUP_DIR).exists()
+    if finished and not overwrite:
+        raise TrainingError(
+            f"output_dir: {run_dir} holds a finished run (last.keras, no backup); to train again from "
+            "scratch pass --overwrite (its log and models are replaced), or set another output_dir"
+        )
+    if finished:
+        (run_dir / cb.LOG_FILE).unlink(missing_ok=True)
+        shutil.rmtree(run_dir / "tensorboard", ignore_errors=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def check_trained(model: keras.Model, history: keras.callbacks.History) -> None:
+    """TrainingError unless every epoch's loss and every weight is finite (the run's
+    ``best.keras`` / ``last.keras`` are then left as they were)."""
+    losses = history.history.get("loss", [])
+    bad = next((epoch for epoch, loss in enumerate(losses, 1) if not np.isfinite(loss)), None)
+    if bad is None and all(np.isfinite(keras.ops.convert_to_numpy(w)).all() for w in model.weights):
+        return
+    where = f"the loss is not finite at epoch {bad}" if bad else "the weights are not finite"
+    raise TrainingError(
+        f"training diverged: {where}; nothing saved (best.keras and last.keras are as they were). "
+        "Lower train.optimizer.learning_rate, set train.optimizer.clipnorm, or use float32 precision"
+    )
+
+
+def train(config: Config, overwrite: bool = False) -> TrainResult:
     """Train as ``config`` says; resumes from ``RUN/backup`` if a previous run was cut short.
     A bottom-up model (``ae_*``, ``srhead_ae_*``) trains on whole images
-    (:func:`kpose.engine.bottomup.fit_bottomup`)."""
-    run_dir = config.run_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
+    (:func:`kpose.engine.bottomup.fit_bottomup`).
+
+    Args:
+        config: the run.
+        overwrite: train a finished run again from scratch (else that is an error).
+
+    Raises:
+        TrainingError: the run is finished (without ``overwrite``), an epoch had (almost) no
+            image to train on, or training diverged; nothing is saved then.
+    """
+    run_dir = prepare_run_dir(config, overwrite)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(dataclass_yaml.to_dict(config), sort_keys=False))
     if config.data.train is None:
         raise ConfigError("data.train is required to train")
@@ -205,6 +266,7 @@ def train(config: Config) -> TrainResult:
         model, history = fit(config, schema, strategy, run_dir)
     finally:
         keras.mixed_precision.set_dtype_policy("float32")
+    check_trained(model, history)
     last = run_dir / "last.keras"
     model.save(last)
     best = run_dir / "best.keras"

@@ -92,7 +92,7 @@ def run_quickstart(settings: QuickstartSettings) -> tuple[Config, dict[str, floa
     train_set = write_synthetic_coco(data_dir, settings.train_images, seed=settings.seed, split="train")
     val_set = write_synthetic_coco(data_dir, settings.val_images, seed=settings.seed, split="val")
     config = quickstart_config(settings, train_set, val_set)
-    result = train(config)
+    result = train(config, overwrite=True)  # the data was just written anew: so is the run
     metrics = evaluate_model_file(
         result.best_model, config.data.val, get_schema("coco"), decoder=config.eval.decoder,
         flip_test=config.eval.flip_test,

@@ -70,6 +70,8 @@ def write_validated(data: bytes, output: Path, metadata: ModelMetadata, validate
 
 
 def _check_options(format: str, quantize: str, calibration: Any, output: Path) -> None:
+    if output.is_dir():
+        raise ExportError(f"-o {output}: is a folder; name the file to write (e.g. -o {output / 'model.tflite'})")
     if format not in FORMATS:
         raise ExportError(f"unknown --format {format!r}; choose one of {', '.join(FORMATS)}")
     if quantize not in QUANTIZATIONS:
@@ -161,10 +163,12 @@ def export_model(
 
         representative = None
         if quantize in CALIBRATED:
-            from kpose.export.calibration import calibration_crops
+            from kpose.export.calibration import calibration_set
+
+            crops = calibration_set(source, keypoint_schema, graph.input_size, calibration_size)
 
             def representative():
-                return calibration_crops(source, keypoint_schema, graph.input_size, calibration_size)
+                return iter(crops)
 
         data = with_metadata(convert_tflite(graph, quantize, representative), metadata)
     return write_validated(data, output, metadata)

@@ -9,17 +9,22 @@ with ``training=False``): uint8 RGB at the model's input size.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
+from kpose.data.pipeline import DecodeLog
 from kpose.engine.config import DatasetConfig
 from kpose.export.graph import ExportError
 from kpose.keypoints import KeypointSchema, get_schema
 
+log = logging.getLogger("kpose.export")
+
 CONFIG_SUFFIXES = (".yaml", ".yml")
+MIN_CROPS = 8  # fewer crops than this (or than asked, if fewer were asked) fail a calibration
 
 
 @dataclass(frozen=True)
@@ -79,8 +84,10 @@ def calibration_crops(
     input_size: tuple[int, int],
     count: int = 300,
     batch_size: int = 16,
+    decode_log: DecodeLog | None = None,
 ) -> Iterator[np.ndarray]:
-    """Up to ``count`` uint8 crops ``(B, H, W, 3)`` in batches, in dataset order.
+    """Up to ``count`` uint8 crops ``(B, H, W, 3)`` in batches, in dataset order (images that
+    fail to decode are skipped, and counted in ``decode_log``).
 
     Raises:
         ExportError: ``count`` < 1 or the split has no person to crop.
@@ -93,7 +100,7 @@ def calibration_crops(
     samples = read_split(source.dataset, schema)
     if len(samples) == 0:
         raise ExportError(f"--calibration {source.dataset.annotations}: no person boxes to crop")
-    dataset = make_topdown_dataset(samples, schema, input_size, batch_size, training=False)
+    dataset = make_topdown_dataset(samples, schema, input_size, batch_size, training=False, decode_log=decode_log)
     remaining = count
     for batch in dataset.as_numpy_iterator():
         crops = batch["image"][:remaining]
@@ -101,3 +108,24 @@ def calibration_crops(
         yield crops
         if remaining <= 0:
             return
+
+
+def calibration_set(
+    source: CalibrationSource, schema: KeypointSchema, input_size: tuple[int, int], count: int = 300
+) -> list[np.ndarray]:
+    """The crops of :func:`calibration_crops`, all read before conversion so that a
+    calibration on too little is refused: fewer than ``min(count, MIN_CROPS)`` crops is an
+    ExportError, fewer than ``count`` a warning with the numbers."""
+    decode_log = DecodeLog(str(source.dataset.annotations))
+    batches = list(calibration_crops(source, schema, input_size, count, decode_log=decode_log))
+    got = sum(len(batch) for batch in batches)
+    where = f"--calibration {source.dataset.annotations}"
+    skipped = f"; {decode_log.summary()}" if decode_log.failed else ""
+    if got < min(count, MIN_CROPS):
+        raise ExportError(
+            f"{where}: {got} crops decoded, fewer than the {min(count, MIN_CROPS)} a calibration needs "
+            f"(asked {count}){skipped}; nothing written"
+        )
+    if got < count:
+        log.warning("%s: calibrating on %d crops, %d were asked%s", where, got, count, skipped)
+    return batches

@@ -40,6 +40,7 @@ CALIBRATED = ("int8", "int16x8")
 Representative = Callable[[], Iterable[np.ndarray]]
 
 _CUSTOM_OPCODE = schema_fb.BuiltinOperator.CUSTOM
+_QUANTIZED_TYPES = {"int8": schema_fb.TensorType.INT8, "int16x8": schema_fb.TensorType.INT16}
 _BUILTIN_NAMES = {code: name for name, code in vars(schema_fb.BuiltinOperator).items() if not name.startswith("_")}
 
 
@@ -157,7 +158,19 @@ def convert_tflite(
             ]
         model = _convert(converter, graph)
     check_builtin_ops(model, graph.network.name)
+    check_flavour(model, quantize, graph.network.name)
     return model
+
+
+def check_flavour(model: bytes, quantize: str, name: str) -> None:
+    """ExportError unless a calibrated flavour's file holds tensors of its integer type (a
+    converter that quantized nothing must not ship a float file labelled int8)."""
+    expected = _QUANTIZED_TYPES.get(quantize)
+    if expected is None:
+        return
+    model_t = flatbuffer_utils.convert_bytearray_to_object(model)
+    if not any(t.type == expected for graph in model_t.subgraphs for t in graph.tensors):
+        raise ExportError(f"{name}: the converter quantized nothing: a --quantize {quantize} file would be float32")
 
 
 def operator_names(model: bytes) -> list[str]:

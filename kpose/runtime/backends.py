@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Collection, Sequence
 
 import numpy as np
 
@@ -104,6 +104,16 @@ class Backend:
         return {name: np.concatenate([c[name] for c in chunks]) for name in chunks[0]}
 
 
+def _check_outputs(path: Path, metadata: ModelMetadata, names: Collection[str]) -> None:
+    """BackendError unless the file has every output its metadata promises."""
+    missing = [name for name in metadata.outputs if name not in names]
+    if missing:
+        raise BackendError(
+            f"{path}: its kpose metadata lists the outputs {list(metadata.outputs)} but the model has no "
+            f"{', '.join(repr(name) for name in missing)} output (it has {sorted(names)}); export it with kpose export"
+        )
+
+
 def _open_tflite(path: Path, metadata: ModelMetadata, threads: int | None) -> Backend:
     interpreter_class = _tflite_interpreter_class()
     try:
@@ -120,6 +130,8 @@ def _open_tflite(path: Path, metadata: ModelMetadata, threads: int | None) -> Ba
     input_name = runner.get_input_details()
     if "image" not in input_name:
         raise BackendError(f"{path}: the model's signature has no 'image' input")
+
+    _check_outputs(path, metadata, runner.get_output_details())
 
     def run_fixed(images: np.ndarray) -> dict[str, np.ndarray]:
         return {name: np.asarray(value) for name, value in runner(image=images).items()}
@@ -144,6 +156,7 @@ def _open_onnx(path: Path, metadata: ModelMetadata, threads: int | None) -> Back
     if inputs != ["image"]:
         raise BackendError(f"{path}: expected one input named 'image', found {inputs}")
     names = [node.name for node in session.get_outputs()]
+    _check_outputs(path, metadata, names)
 
     def run_fixed(images: np.ndarray) -> dict[str, np.ndarray]:
         return dict(zip(names, session.run(names, {"image": images})))
