@@ -6,8 +6,8 @@ weights, every variable randomized (BatchNorm statistics and biases included, so
 its initial values cannot pass). The kpose backbone built from the file must hold, layer by
 layer name, the weights of that model, and compute the same features as an independent
 reference: the application's own layer outputs where kpose uses the application unchanged, and
-for ResNet (kpose moves each stage's stride-2 into the 3x3 conv, "v1.5") a hand-written
-bottleneck computation with the application's weights.
+for ResNet (kpose moves each stage's stride-2 into the 3x3 conv, "v1.5", padded on every
+side as in PyTorch) a hand-written bottleneck computation with the application's weights.
 """
 
 from __future__ import annotations
@@ -173,12 +173,15 @@ def assert_weights_of(model: keras.Model, reference: keras.Model) -> None:
             )
 
 
-def conv_bn(x: np.ndarray, app: keras.Model, name: str, strides: int) -> np.ndarray:
+def conv_bn(x: np.ndarray, app: keras.Model, name: str, strides: int, pad: int = 0) -> np.ndarray:
     """``{name}_conv`` then ``{name}_bn`` (inference) of ``app``, computed from their weights
-    with ``strides``: (B, H, W, C) -> (B, H/strides, W/strides, C')."""
+    with ``strides``, on the input zero-padded by ``pad`` pixels on every side (then "valid"),
+    or with the layer's own padding: (B, H, W, C) -> (B, H/strides, W/strides, C')."""
     conv = app.get_layer(f"{name}_conv")
     bn = app.get_layer(f"{name}_bn")
-    y = keras.ops.conv(x, conv.kernel, strides=strides, padding=conv.padding.lower())
+    if pad:
+        x = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    y = keras.ops.conv(x, conv.kernel, strides=strides, padding="valid" if pad else conv.padding.lower())
     if conv.use_bias:
         y = y + conv.bias
     y = (y - bn.moving_mean) / keras.ops.sqrt(bn.moving_variance + bn.epsilon)
@@ -190,12 +193,14 @@ def bottleneck(
 ) -> np.ndarray:
     """keras.applications ResNet block ``block`` (e.g. ``"conv3_block1"``) computed by hand,
     its stride in the 1x1 conv (``stride_in="1x1"``, ResNet v1 as Keras builds it) or in the
-    3x3 conv (``"3x3"``, v1.5): (B, H, W, C) -> (B, H/stride, W/stride, C')."""
+    3x3 conv (``"3x3"``, v1.5, padded by one pixel on every side as PyTorch's ResNet):
+    (B, H, W, C) -> (B, H/stride, W/stride, C')."""
     names = {layer.name for layer in app.layers}
     stride_1x1, stride_3x3 = (stride, 1) if stride_in == "1x1" else (1, stride)
+    pad_3x3 = 1 if stride_3x3 > 1 else 0
     shortcut = conv_bn(x, app, f"{block}_0", stride) if f"{block}_0_conv" in names else x
     y = np.maximum(conv_bn(x, app, f"{block}_1", stride_1x1), 0.0)
-    y = np.maximum(conv_bn(y, app, f"{block}_2", stride_3x3), 0.0)
+    y = np.maximum(conv_bn(y, app, f"{block}_2", stride_3x3, pad_3x3), 0.0)
     return np.maximum(shortcut + conv_bn(y, app, f"{block}_3", 1), 0.0)
 
 

@@ -79,3 +79,25 @@ def test_training_config_builds_from_init_from(topdown_file, tmp_path):
     config_file.write_text(yaml.safe_dump(config))
     with pytest.raises(ConfigError, match=rf"{config_file}: model.init_from: .*missing.keras does not exist"):
         load_config(config_file)
+
+
+def test_init_from_brings_the_input_normalization_its_weights_were_trained_with(tmp_path):
+    """An imported PyTorch checkpoint normalizes as its code did (here BGR with RGB-ordered
+    ImageNet statistics, as SimMRPose); a run started from it must feed its weights the same."""
+    from kpose.engine.fit import build_model
+    from kpose.models import InputNormalization, input_normalization
+
+    imported = InputNormalization((123.675, 116.28, 103.53), (58.395, 57.12, 57.375), bgr=True)
+    source = create_model("srhead_mobilenetv3_small", input_size=SIZE, normalization=imported, feature="F3", scale=1.0, kernel_size=5)
+    path = tmp_path / "imported.keras"
+    source.save(path)
+    config = {
+        "model": {"name": "srhead_mobilenetv3_small", "input_size": [96, 64], "init_from": str(path),
+                  "options": {"feature": "F3", "scale": 1.0, "kernel_size": 5}},
+        "data": {"train": {"annotations": str(path), "images": str(tmp_path)}},
+    }
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    model = build_model(load_config(tmp_path / "config.yaml"), get_schema("coco"))
+    assert input_normalization(model) == imported
+    default = create_model("srhead_mobilenetv3_small", input_size=SIZE, feature="F3", scale=1.0, kernel_size=5)
+    assert input_normalization(default) != imported  # the backbone's own would have been used

@@ -68,8 +68,10 @@ def transfer_weights(target: keras.Model, source: keras.Model) -> WeightTransfer
     return transfer
 
 
-def init_from_model(target: keras.Model, source_file: str | Path) -> WeightTransfer:
-    """Load the kpose ``.keras`` model ``source_file`` and copy its matching layers into ``target``.
+def init_from_model(target: keras.Model, source_file: str | Path, source: keras.Model | None = None) -> WeightTransfer:
+    """Copy the matching layers of the kpose ``.keras`` model ``source_file`` into ``target``.
+
+    ``source``: that file's model when the caller has loaded it already.
 
     Raises:
         FileNotFoundError: no such file.
@@ -77,7 +79,7 @@ def init_from_model(target: keras.Model, source_file: str | Path) -> WeightTrans
             are not the same layers, even where a shape happens to agree).
     """
     source_file = Path(source_file)
-    source = load_pose_model(source_file)
+    source = source if source is not None else load_pose_model(source_file)
     source_backbone = parse_model_name(source.name)[1].name
     target_backbone = parse_model_name(target.name)[1].name
     if source_backbone != target_backbone:

@@ -10,6 +10,7 @@ from kpose.models.factory import (
     check_input_size,
     create_model,
     inference_model,
+    input_normalization,
     list_models,
     parse_model_name,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "create_model",
     "get_backbone",
     "inference_model",
+    "input_normalization",
     "list_models",
     "parse_model_name",
     "profile_model",

@@ -145,6 +145,12 @@ def assemble_model(
     return keras.Model(image, outputs, name=name)
 
 
+def input_normalization(model: keras.Model) -> InputNormalization:
+    """The normalization inside a kpose model: its ``normalize`` layer's settings."""
+    layer = model.get_layer("normalize")
+    return InputNormalization(layer.mean, layer.std, layer.bgr)
+
+
 DEPLOY_OUTPUTS = ("heatmaps", "tags")
 
 

@@ -111,6 +111,8 @@ class KerasApplication:
         options: further constructor arguments, e.g. ``include_preprocessing=False``.
         reconfigure: optional edit of each layer's config (it must keep every weight's shape);
             the application is then rebuilt from the edited configs and its weights copied.
+        call: optional ``call(layer, *args, **kwargs) -> outputs`` that calls each layer of
+            the rebuilt application (to put a layer in front of it); with ``reconfigure``.
     """
 
     backbone: str
@@ -118,6 +120,7 @@ class KerasApplication:
     layer_names: Mapping[str, str | None]
     options: Mapping[str, Any] = field(default_factory=dict)
     reconfigure: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    call: Callable[..., Any] | None = None
 
     def application(self, input_size: tuple[int, int], weights: Any = None) -> keras.Model:
         """The keras.applications model without its classifier, as Keras builds it (before
@@ -156,6 +159,7 @@ class KerasApplication:
                 clone_function=lambda layer: layer.__class__.from_config(
                     reconfigure(layer.get_config())
                 ),
+                call_function=self.call,
             )
             edited.set_weights(app.get_weights())
             app = edited
