@@ -88,7 +88,8 @@ class EvaluateCallback(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs if logs is not None else {}
         every = self.config.eval.every
-        if (epoch + 1) % every and epoch + 1 != self.config.train.epochs:
+        scheduled = not (epoch + 1) % every or epoch + 1 == self.config.train.epochs
+        if not scheduled or not finite_loss(logs):  # a diverged model is not evaluated
             logs.update({name: math.nan for name in self.names})
             return
         val = self.config.data.val
