@@ -70,7 +70,7 @@ def test_coco_filtering_follows_the_papers(tmp_path, caplog):
         samples = read_coco(path, tmp_path)
     assert list(samples.ann_ids) == [1, 6]
     np.testing.assert_allclose(samples.boxes[1], [600, 400, 40, 80])
-    assert "2 persons kept of 6 (dropped: 1 other category, 1 crowd, 1 without keypoints, 1 tiny box)" in caplog.text
+    assert "2 persons kept of 6 (dropped: 1 other category, 1 crowd, 1 without keypoints, 1 outside their image's width/height)" in caplog.text
     kept = read_coco(path, tmp_path, drop_crowd=False, drop_unlabeled=False)
     assert list(kept.ann_ids) == [1, 2, 3, 6]
 
