@@ -236,16 +236,6 @@ def test_mirrored_strategy_matches_single_device(tmp_path, synth):
     assert losses["mirrored"] == pytest.approx(losses["default"], rel=0.1)
 
 
-
-def test_multi_worker_is_refused_with_the_reason(tmp_path, synth):
-    """Keras 3 fit cannot run MultiWorkerMirroredStrategy (upstream bug): a clear error, not a hang."""
-    from kpose.engine.fit import train
-
-    config = load_config(write_config(tmp_path / "c.yaml", synth, **{"train.distribution": "multi_worker"}))
-    with pytest.raises(ConfigError, match="multi_worker is not supported.*20585"):
-        train(config)
-
-
 def test_best_checkpoint_keeps_the_best_evaluated_epoch(tmp_path):
     from kpose.engine.callbacks import BestCheckpoint
 

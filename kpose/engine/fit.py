@@ -1,9 +1,11 @@
 """``kpose train``: config in, ``model.fit`` on ``tf.data``, best checkpoint out.
 
-Order of work: validate the config (paths included), read the annotations, build the
-pipelines, then the model under the distribution strategy, compile with one
-:class:`~kpose.engine.losses.HeatmapLoss` per output, and fit with the callbacks of
-:mod:`kpose.engine.callbacks`. A run directory holds everything a run writes::
+Order of work: validate the config (paths included), make the distribution strategy, read
+the annotations, build the model under the strategy, compile with one
+:class:`~kpose.engine.losses.HeatmapLoss` per output, build the pipelines and fit with the
+callbacks of :mod:`kpose.engine.callbacks` (on several machines, ``multi_worker``, the loop
+of :mod:`kpose.engine.multiworker` instead of ``fit``). A run directory holds everything a
+run writes (on several machines, the chief's; worker ``i`` writes to ``RUN/worker-i``)::
 
     RUN/config.yaml         the resolved config
     RUN/backup/             BackupAndRestore state (a killed run resumes from here)
@@ -32,7 +34,9 @@ import tensorflow as tf
 import yaml
 
 from kpose.data.pipeline import DecodeLog, make_topdown_dataset
+from kpose.data.samples import PersonSamples
 from kpose.engine import callbacks as cb
+from kpose.engine import multiworker
 from kpose.engine.config import Config
 from kpose.engine.datasets import fit_inputs, read_split
 from kpose.engine.evaluate import load_pose_model
@@ -57,24 +61,21 @@ class TrainResult:
     replicas: int = 1
 
 
-def make_strategy(kind: str) -> tf.distribute.Strategy:
-    """``default`` (one device) or ``mirrored`` (all local GPUs, else all logical CPUs).
+SINGLE_WORKER = multiworker.WorkerRole(num_workers=1, index=0, is_chief=True)
 
-    ``multi_worker`` is refused: Keras 3's ``fit`` cannot run under
-    ``MultiWorkerMirroredStrategy`` (it reduces the first data batch and the loss across
-    workers in ways the collective ops reject; keras-team/keras#20585, open upstream)."""
+
+def make_strategy(kind: str) -> tuple[tf.distribute.Strategy, multiworker.WorkerRole]:
+    """The strategy and this process's role: ``default`` (one device), ``mirrored`` (all
+    local GPUs, else all logical CPUs) or ``multi_worker`` (the cluster of ``TF_CONFIG``,
+    :func:`kpose.engine.multiworker.make_strategy`)."""
     if kind == "default":
-        return tf.distribute.get_strategy()
+        return tf.distribute.get_strategy(), SINGLE_WORKER
     if kind == "mirrored":
         gpus = tf.config.list_logical_devices("GPU")
         devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
-        return tf.distribute.MirroredStrategy(devices=devices)
+        return tf.distribute.MirroredStrategy(devices=devices), SINGLE_WORKER
     if kind == "multi_worker":
-        raise ConfigError(
-            "train.distribution: multi_worker is not supported: Keras 3 model.fit fails under "
-            "MultiWorkerMirroredStrategy (keras-team/keras#20585); train on one host with "
-            "'mirrored' (all its GPUs)"
-        )
+        return multiworker.make_strategy()
     raise ConfigError(f"train.distribution: unknown strategy {kind!r}")
 
 
@@ -114,15 +115,18 @@ def make_optimizer(config: Config, steps_per_epoch: int) -> keras.optimizers.Opt
     return keras.optimizers.Adam(**kwargs)
 
 
-def compile_model(model: keras.Model, config: Config, steps_per_epoch: int) -> None:
-    """Adam(W) with the warmup multi-step schedule, and a heatmap loss per output."""
-    optimizer = make_optimizer(config, steps_per_epoch)
+def heatmap_losses(model: keras.Model, config: Config) -> tuple[dict[str, HeatmapLoss], dict[str, float]]:
+    """A :class:`HeatmapLoss` per model output, and its weight."""
     outputs = list(model.output)
     loss = HeatmapLoss(config.model.input_size, config.train.sigma)
+    return {name: loss for name in outputs}, loss_weights_for(outputs, config.train.loss_weights)
+
+
+def compile_model(model: keras.Model, config: Config, steps_per_epoch: int) -> None:
+    """Adam(W) with the warmup multi-step schedule, and a heatmap loss per output."""
+    losses, weights = heatmap_losses(model, config)
     model.compile(
-        optimizer=optimizer,
-        loss={name: loss for name in outputs},
-        loss_weights=loss_weights_for(outputs, config.train.loss_weights),
+        optimizer=make_optimizer(config, steps_per_epoch), loss=losses, loss_weights=weights,
         jit_compile=config.train.jit_compile,
     )
 
@@ -171,21 +175,28 @@ def fit_epochs(
 def _fit_topdown(
     config: Config, schema: KeypointSchema, strategy: tf.distribute.Strategy, run_dir: Path
 ) -> tuple[keras.Model, keras.callbacks.History]:
-    """Person crops: read, build, compile and ``model.fit``."""
+    """Person crops: read, build, compile and ``model.fit`` (on several machines, the loop of
+    :func:`kpose.engine.multiworker.fit_epochs`)."""
     train_samples = read_split(config.data.train, schema)
     val_samples = read_split(config.data.val, schema, with_boxes=True) if config.data.val else None
     batch = check_batch_size(config, strategy)
     decode_log = DecodeLog(train_samples.source)
-    train_ds = make_topdown_dataset(
-        train_samples, schema, config.model.input_size, batch, training=True, seed=stream_seed(config, run_dir),
-        cache=config.data.cache, augment=config.data.augment, decode_log=decode_log,
-    )
-    # repeated, so an epoch is a number of steps (the seed still draws anew every pass)
-    train_ds = train_ds.repeat()
     steps_per_epoch = config.train.steps_per_epoch or max(1, len(train_samples) // batch)
     with strategy.scope():
         model = build_model(config, schema)
         compile_model(model, config, steps_per_epoch)
+    outputs = list(model.output)
+
+    def train_dataset(samples: PersonSamples, batch_size: int, seed: int) -> tf.data.Dataset:
+        """Repeated batches of ``(image, {output: keypoints})``, so an epoch is a number of steps
+        (the seed still draws anew every pass)."""
+        dataset = make_topdown_dataset(
+            samples, schema, config.model.input_size, batch_size, training=True, seed=seed,
+            cache=config.data.cache, augment=config.data.augment, decode_log=decode_log,
+        )
+        return dataset.repeat().map(fit_inputs(outputs), num_parallel_calls=tf.data.AUTOTUNE)
+
+    seed = stream_seed(config, run_dir)
     val_ds = None
     if val_samples is not None:
         val_ds = make_topdown_dataset(
@@ -193,14 +204,18 @@ def _fit_topdown(
             cache=config.data.cache,
         )
     callbacks = cb.training_callbacks(config, run_dir, model, schema, val_ds, val_samples, decode_log)
-    history = fit_epochs(
-        model, train_ds.map(fit_inputs(list(model.output)), num_parallel_calls=tf.data.AUTOTUNE),
-        config, steps_per_epoch, callbacks,
-    )
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        history = multiworker.fit_epochs(
+            model, multiworker.distributed_dataset(strategy, train_dataset, train_samples, batch, seed), strategy,
+            *heatmap_losses(model, config), config.train.epochs, steps_per_epoch, callbacks, run_dir,
+            fit_verbosity(),
+        )
+    else:
+        history = fit_epochs(model, train_dataset(train_samples, batch, seed), config, steps_per_epoch, callbacks)
     return model, history
 
 
-def prepare_run_dir(config: Config, overwrite: bool = False) -> Path:
+def prepare_run_dir(run_dir: Path, overwrite: bool = False) -> Path:
     """Create the run directory; a finished run there is refused, or with ``overwrite`` its
     log is cleared so that it trains again from scratch.
 
@@ -208,7 +223,6 @@ def prepare_run_dir(config: Config, overwrite: bool = False) -> Path:
         ConfigError: ``output_dir`` is a file.
         TrainingError: the run there is finished and ``overwrite`` is not set.
     """
-    run_dir = config.run_dir
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"output_dir: {run_dir} is a file, not a folder")
     finished = (run_dir / "last.keras").exists() and not (run_dir / cb.BACKUP_DIR).exists()
@@ -241,7 +255,8 @@ def check_trained(model: keras.Model, history: keras.callbacks.History) -> None:
 def train(config: Config, overwrite: bool = False) -> TrainResult:
     """Train as ``config`` says; resumes from ``RUN/backup`` if a previous run was cut short.
     A bottom-up model (``ae_*``, ``srhead_ae_*``) trains on whole images
-    (:func:`kpose.engine.bottomup.fit_bottomup`).
+    (:func:`kpose.engine.bottomup.fit_bottomup`). With ``train.distribution: multi_worker``
+    this process is one worker of ``TF_CONFIG``'s cluster, and every worker runs it.
 
     Args:
         config: the run.
@@ -251,18 +266,21 @@ def train(config: Config, overwrite: bool = False) -> TrainResult:
         TrainingError: the run is finished (without ``overwrite``), an epoch had (almost) no
             image to train on, or training diverged; nothing is saved then.
     """
-    run_dir = prepare_run_dir(config, overwrite)
+    fit = _fit_topdown
+    if parse_model_name(config.model.name)[0].task == "bottomup":
+        if config.train.distribution == "multi_worker":
+            raise ConfigError(f"train.distribution: multi_worker trains top-down models; {config.model.name} is bottom-up")
+        from kpose.engine.bottomup import fit_bottomup as fit
+    # first: several workers' collectives are set up before TensorFlow runs anything else
+    strategy, role = make_strategy(config.train.distribution)
+    run_dir = prepare_run_dir(multiworker.worker_run_dir(config.run_dir, role), overwrite)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(dataclass_yaml.to_dict(config), sort_keys=False))
     if config.data.train is None:
         raise ConfigError("data.train is required to train")
-    fit = _fit_topdown
-    if parse_model_name(config.model.name)[0].task == "bottomup":
-        from kpose.engine.bottomup import fit_bottomup as fit
     schema = get_schema(config.data.schema)
     keras.utils.set_random_seed(config.train.seed)
     keras.mixed_precision.set_dtype_policy(config.train.precision)
     try:
-        strategy = make_strategy(config.train.distribution)
         model, history = fit(config, schema, strategy, run_dir)
     finally:
         keras.mixed_precision.set_dtype_policy("float32")
