@@ -154,29 +154,32 @@ def _no_annotations(data: dict) -> None:
         (_no_annotations, "field 'annotations' is empty: no person to read"),
     ],
 )
-def test_bad_annotation_values(tmp_path, synth, good_run, capsys, mutate, message):
+def train_on_edited_annotations(tmp_path, synth, edit, capsys) -> tuple[int, str, Path]:
+    """``kpose train`` on the synthetic train set's annotations after ``edit(data)``:
+    (exit code, stderr, the edited annotation file)."""
     data = json.loads(Path(synth["train"].annotation_file).read_text())
-    mutate(data)
+    edit(data)
     annotations = tmp_path / "bad.json"
     annotations.write_text(json.dumps(data))
     config_data = config_dict(synth, tmp_path / "run")
     config_data["data"]["train"]["annotations"] = str(annotations)
     config = write_yaml(tmp_path / "c.yaml", config_data)
     code, error = run_cli(["train", "--config", str(config)], capsys)
+    return code, error, annotations
+
+
+def test_bad_annotation_values(tmp_path, synth, good_run, capsys, mutate, message):
+    code, error, annotations = train_on_edited_annotations(tmp_path, synth, mutate, capsys)
     assert code == 2 and f"{annotations}: {message}" in error
     assert not (tmp_path / "run" / "best.keras").exists()
 
 
 def test_declared_image_size_that_disagrees_is_named(tmp_path, synth, capsys, caplog):
-    data = json.loads(Path(synth["train"].annotation_file).read_text())
-    for image in data["images"]:
-        image.update(width=1, height=1)
-    annotations = tmp_path / "bad.json"
-    annotations.write_text(json.dumps(data))
-    config_data = config_dict(synth, tmp_path / "run")
-    config_data["data"]["train"]["annotations"] = str(annotations)
-    config = write_yaml(tmp_path / "c.yaml", config_data)
-    code, error = run_cli(["train", "--config", str(config)], capsys)
+    def declare_1x1(data: dict) -> None:
+        for image in data["images"]:
+            image.update(width=1, height=1)
+
+    code, error, annotations = train_on_edited_annotations(tmp_path, synth, declare_1x1, capsys)
     assert code == 2 and f"{annotations}: 1 usable samples, fewer than one batch of 4" in error
     assert f"{annotations}: 23 person boxes lie outside their image's declared width/height" in caplog.text
     assert "('000000000001.jpg', declared 1x1): check images[].width/height" in caplog.text
