@@ -144,16 +144,6 @@ def _no_annotations(data: dict) -> None:
     data["annotations"] = []
 
 
-@pytest.mark.parametrize(
-    "mutate,message",
-    [
-        (_visibility_3, "field 'annotations[0].keypoints' visibility of keypoint 0 (nose) must be 0, 1 or 2, got 3"),
-        (_string_coordinate, "field 'annotations[0].keypoints' must hold only finite numbers within +-1e+06, got '12' at [0]"),
-        (_huge_coordinate, "field 'annotations[0].keypoints' must hold only finite numbers within +-1e+06, got 1e+30 at [0]"),
-        (_negative_area, "field 'annotations[0].area' must be >= 0, got -5"),
-        (_no_annotations, "field 'annotations' is empty: no person to read"),
-    ],
-)
 def train_on_edited_annotations(tmp_path, synth, edit, capsys) -> tuple[int, str, Path]:
     """``kpose train`` on the synthetic train set's annotations after ``edit(data)``:
     (exit code, stderr, the edited annotation file)."""
@@ -168,6 +158,16 @@ def train_on_edited_annotations(tmp_path, synth, edit, capsys) -> tuple[int, str
     return code, error, annotations
 
 
+@pytest.mark.parametrize(
+    "mutate,message",
+    [
+        (_visibility_3, "field 'annotations[0].keypoints' visibility of keypoint 0 (nose) must be 0, 1 or 2, got 3"),
+        (_string_coordinate, "field 'annotations[0].keypoints' must hold only finite numbers within +-1e+06, got '12' at [0]"),
+        (_huge_coordinate, "field 'annotations[0].keypoints' must hold only finite numbers within +-1e+06, got 1e+30 at [0]"),
+        (_negative_area, "field 'annotations[0].area' must be >= 0, got -5"),
+        (_no_annotations, "field 'annotations' is empty: no person to read"),
+    ],
+)
 def test_bad_annotation_values(tmp_path, synth, good_run, capsys, mutate, message):
     code, error, annotations = train_on_edited_annotations(tmp_path, synth, mutate, capsys)
     assert code == 2 and f"{annotations}: {message}" in error
