@@ -15,7 +15,7 @@ On N machines, run this on each one with the same ``--hosts`` (chief first) and 
 
 It prints ``worker I: pid P`` for each worker it starts, waits for them, and exits with 0
 when all finished; when one fails or is killed, it stops the others (they would wait for it
-forever) and exits with that worker's code. Starting it again resumes from the backup.
+forever) and exits with that worker's code (128 + the signal of a killed one). Starting it again resumes from the backup.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def supervise(processes: list[subprocess.Popen]) -> int:
         if failed is not None:
             print(f"a worker exited with {failed}: stopping the others", file=sys.stderr, flush=True)
             stop(processes)
-            return failed
+            return failed if failed > 0 else 128 - failed  # killed by signal S: 128 + S, as a shell says
         if all(c == 0 for c in codes):
             return 0
         time.sleep(POLL_S)
