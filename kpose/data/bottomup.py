@@ -30,9 +30,8 @@ import tensorflow as tf
 
 from kpose.data.augment import AugmentConfig, sample_regions
 from kpose.data.cocofile import load_annotations
-from kpose.data.pipeline import DECODED, DecodeLog, decode_checked, planned_dataset
+from kpose.data.pipeline import DECODED, DecodeLog, decode_and_warp, planned_dataset
 from kpose.data.regions import annotation_outlines, draw_mask
-from kpose.data.warp import warp_crop
 from kpose.errors import ConfigError, KposeError
 from kpose.geometry import affine_tf
 from kpose.keypoints import KeypointSchema, get_schema
@@ -183,9 +182,7 @@ def _load(
 ) -> dict[str, tf.Tensor]:
     """Decode and warp one planned image and draw its mask (``ignore_regions[index]``), with
     the :data:`~kpose.data.pipeline.DECODED` flag."""
-    image, decoded = decode_checked(plan["path"], [], _decode_whole, decode_log)
-    warp = functools.partial(warp_crop, output_size=input_size)
-    crop = tf.numpy_function(warp, [image, plan["matrix"]], tf.uint8, stateful=False)
+    crop, decoded = decode_and_warp(plan["path"], [], _decode_whole, plan["matrix"], input_size, decode_log)
     mask = tf.numpy_function(
         lambda index, matrix: draw_mask(ignore_regions[index], matrix, input_size),
         [plan["index"], plan["matrix"]], tf.uint8, stateful=False,

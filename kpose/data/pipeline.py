@@ -100,28 +100,36 @@ def _op_error(exc: tf.errors.OpError) -> str:
     return re.sub(r"\{\{[^}]*\}\}\s*|\s*\[Op:\w+\]", "", lines[0]).strip()
 
 
-def decode_checked(
-    path: tf.Tensor, args: list[tf.Tensor], decode: Callable[..., tf.Tensor], decode_log: DecodeLog
+def decode_and_warp(
+    path: tf.Tensor,
+    args: list[tf.Tensor],
+    decode: Callable[..., tf.Tensor],
+    matrix: tf.Tensor,
+    output_size: tuple[int, int],
+    decode_log: DecodeLog,
 ) -> tuple[tf.Tensor, tf.Tensor]:
-    """``decode(file_bytes, *args)`` run eagerly, so that a failure is caught, not raised.
+    """``decode(file_bytes, *args)`` warped by ``matrix`` (:func:`warp_crop`), in one
+    ``tf.numpy_function``: the decode runs eagerly, so that a failure is caught, not raised,
+    and the decoded image never leaves the function (one hop, no copy into the graph).
 
     Returns:
-        ``(h, w, 3)`` uint8 image (1x1 black where it failed) and a bool scalar, True where
-        it decoded; each decode is recorded in ``decode_log``.
+        ``(H, W, 3)`` uint8 crop at ``output_size`` (black where the decode failed) and a
+        bool scalar, True where it decoded; each decode is recorded in ``decode_log``.
     """
+    height, width = output_size
 
-    def run(path_bytes: bytes, *values: np.ndarray) -> tuple[np.ndarray, bool]:
+    def run(path_bytes: bytes, warp: np.ndarray, *values: np.ndarray) -> tuple[np.ndarray, bool]:
         name = path_bytes.decode()
         try:
             image = decode(tf.io.read_file(name), *map(tf.constant, values)).numpy()
         except tf.errors.OpError as exc:
             decode_log.record(name, _op_error(exc))
-            return np.zeros((1, 1, 3), np.uint8), np.bool_(False)
+            return np.zeros((height, width, 3), np.uint8), np.bool_(False)
         decode_log.record(name, None)
-        return image, np.bool_(True)
+        return warp_crop(image, warp, output_size), np.bool_(True)
 
-    image, ok = tf.numpy_function(run, [path, *args], [tf.uint8, tf.bool], stateful=True)
-    return tf.ensure_shape(image, [None, None, 3]), tf.ensure_shape(ok, [])
+    crop, ok = tf.numpy_function(run, [path, matrix, *args], [tf.uint8, tf.bool], stateful=True)
+    return tf.ensure_shape(crop, [height, width, 3]), tf.ensure_shape(ok, [])
 
 
 class _DecodedImages:
@@ -300,11 +308,10 @@ def _load(
     """Decode (or fetch) and warp one planned sample into an element, with its
     :data:`DECODED` flag."""
     if images is None:
-        image, decoded = decode_checked(
-            plan["path"], [plan["kind"], plan["window"], plan["ratio_index"]], _decode, decode_log
+        crop, decoded = decode_and_warp(
+            plan["path"], [plan["kind"], plan["window"], plan["ratio_index"]], _decode, plan["warp"],
+            output_size, decode_log,
         )
-        warp = functools.partial(warp_crop, output_size=output_size)
-        crop = tf.numpy_function(warp, [image, plan["warp"]], tf.uint8, stateful=False)
     else:
         crop = tf.numpy_function(images.crop, [plan["image_index"], plan["warp"]], tf.uint8, stateful=False)
         decoded = tf.constant(True)  # the cache dropped what failed
