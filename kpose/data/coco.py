@@ -62,10 +62,11 @@ def _locate(
 def _outside_image(
     coco: COCO, image_ids: list[int], raw: np.ndarray, clipped: np.ndarray, min_box_side: float, source: Path
 ) -> np.ndarray:
-    """``(N,)`` the boxes that are tiny only once clipped to their image's declared
-    ``width``/``height``; a warning names the first (the declared size is likely wrong)."""
+    """``(N,)`` the boxes of a usable size that do not overlap their image's declared
+    ``width``/``height`` at all; a warning names the first (the declared size is likely
+    wrong). A box that keeps a sliver at the image's edge is not one: it is a tiny box."""
     outside = (np.minimum(raw[:, 2], raw[:, 3]) >= min_box_side) & (
-        np.minimum(clipped[:, 2], clipped[:, 3]) < min_box_side
+        np.minimum(clipped[:, 2], clipped[:, 3]) <= 0
     )
     if outside.any():
         first = int(np.flatnonzero(outside)[0])
