@@ -289,3 +289,27 @@ def test_overwrite_trains_a_finished_run_again(tmp_path, synth, good_run, capsys
     assert main(["train", "--config", str(config), "--overwrite"]) == 0
     rows = (run / cb.LOG_FILE).read_text().splitlines()
     assert len(rows) == 2  # the header and this run's one epoch: the old log was cleared
+
+
+def test_onnx_without_the_keypoints_output_is_refused(tmp_path, synth, good_run, capsys):
+    """The file's kpose metadata lists ``keypoints``, its graph no longer has that output."""
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from kpose.export import export_model
+    from kpose.metadata import read_metadata
+
+    path = export_model(good_run["run"] / "best.keras", tmp_path / "pose.onnx", format="onnx")
+    proto = onnx.load(str(path))
+    kept = [output for output in proto.graph.output if output.name != "keypoints"]
+    assert len(kept) < len(proto.graph.output)
+    del proto.graph.output[:]
+    proto.graph.output.extend(kept)
+    onnx.save(proto, str(path))
+    argv = ["eval", "--model", str(path), "--annotations", str(synth["val"].annotation_file),
+            "--images", str(synth["val"].image_dir)]
+    code, error = run_cli(argv, capsys)
+    listed = list(read_metadata(path).outputs)
+    assert code == 2 and error == (
+        f"kpose eval: error: {path}: its kpose metadata lists the outputs {listed} but the model has no "
+        f"'keypoints' output (it has {sorted(output.name for output in kept)}); export it with kpose export"
+    )
