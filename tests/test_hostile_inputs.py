@@ -241,15 +241,36 @@ def test_export_to_a_folder(tmp_path, good_run, capsys):
     assert code == 2 and f"-o {tmp_path}: is a folder" in error
 
 
-def test_lambda_model_is_refused_in_one_line(tmp_path, synth, capsys):
+@pytest.fixture
+def lambda_model(tmp_path) -> Path:
+    """A ``.keras`` file with a ``Lambda`` layer, which Keras refuses in safe mode."""
     inputs = keras.Input((64, 64, 3))
     model = keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2.0)(inputs))
     path = tmp_path / "lambda.keras"
     model.save(path)
-    argv = ["eval", "--model", str(path), "--annotations", str(synth["val"].annotation_file),
+    return path
+
+
+def test_lambda_model_is_refused_in_one_line(synth, lambda_model, capsys):
+    argv = ["eval", "--model", str(lambda_model), "--annotations", str(synth["val"].annotation_file),
             "--images", str(synth["val"].image_dir)]
     code, error = run_cli(argv, capsys)
-    assert code == 2 and f"{path}: not a kpose model Keras can load in safe mode" in error and "Lambda" in error
+    assert code == 2 and f"kpose eval: error: {lambda_model}: not a kpose model Keras can load in safe mode" in error
+    assert "Lambda" in error
+
+
+def test_lambda_model_as_init_from_is_refused_and_keeps_best(tmp_path, synth, good_run, lambda_model, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(good_run["run"] / "best.keras", run / "best.keras")
+    data = config_dict(synth, run)
+    data["model"]["init_from"] = str(lambda_model)
+    config = write_yaml(tmp_path / "c.yaml", data)
+    code, error = run_cli(["train", "--config", str(config)], capsys)
+    assert code == 2
+    assert f"kpose train: error: {lambda_model}: not a kpose model Keras can load in safe mode" in error
+    assert "Lambda" in error
+    assert digest(run) == {"best.keras": good_run["digest"]["best.keras"]}
 
 
 def test_debug_shows_the_traceback(tmp_path, synth, capsys):
