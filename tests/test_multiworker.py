@@ -1,5 +1,6 @@
 """Training on several machines: TF_CONFIG, and worker processes on 127.0.0.1 started by
-training/launch_workers.py (two workers, one worker, a killed worker and a restarted pair)."""
+training/launch_workers.py (two workers, one worker, a killed worker and a restarted pair:
+``-m slow``)."""
 
 import csv
 import json
@@ -137,6 +138,7 @@ def backup_epochs(run_dir: Path) -> list[int]:
         return []
 
 
+@pytest.mark.slow  # about a minute on 2 cores: two pairs of workers, four epochs
 def test_a_killed_worker_and_its_restarted_pair_resume_from_the_backup(tmp_path, synth):
     """kill -9 one worker in epoch 3 of 4: the launcher stops the other; started again, both
     restore the backup of epoch 2 and finish."""
