@@ -221,11 +221,18 @@ def test_nan_loss_fails_and_keeps_best(tmp_path, synth, good_run, capsys):
     assert digest(run)["best.keras"] == good_run["digest"]["best.keras"] and not (run / "last.keras").exists()
 
 
-def test_int8_export_without_decodable_crops_fails_and_keeps_file(tmp_path, good_run, undecodable, capsys):
+def calibration_folder(tmp_path: Path, annotations: Path, images: Path) -> Path:
+    """A dataset folder for ``--calibration``: a copy of ``annotations`` and ``images`` in the
+    COCO layout."""
     dataset = tmp_path / "calib"
     (dataset / "annotations").mkdir(parents=True)
-    shutil.copy(undecodable["annotations"], dataset / "annotations" / "person_keypoints_train.json")
-    shutil.copytree(undecodable["images"], dataset / "images" / "train")
+    shutil.copy(annotations, dataset / "annotations" / "person_keypoints_train.json")
+    shutil.copytree(images, dataset / "images" / "train")
+    return dataset
+
+
+def test_int8_export_without_decodable_crops_fails_and_keeps_file(tmp_path, good_run, undecodable, capsys):
+    dataset = calibration_folder(tmp_path, undecodable["annotations"], undecodable["images"])
     output = tmp_path / "pose_int8.tflite"
     output.write_bytes(b"a previous export")
     argv = ["export", str(good_run["run"] / "best.keras"), "--quantize", "int8", "--calibration", str(dataset), "-o", str(output)]
@@ -234,6 +241,22 @@ def test_int8_export_without_decodable_crops_fails_and_keeps_file(tmp_path, good
     assert f"--calibration {dataset / 'annotations' / 'person_keypoints_train.json'}: 0 crops decoded" in error
     assert output.read_bytes() == b"a previous export"
     assert not [p for p in tmp_path.iterdir() if ".partial" in p.name]
+
+
+def test_int8_export_on_fewer_crops_than_asked_warns_with_both_numbers(tmp_path, synth, good_run, capsys, caplog):
+    dataset = calibration_folder(tmp_path, synth["train"].annotation_file, synth["train"].image_dir)
+    broken = dataset / "images" / "train" / "000000000001.jpg"
+    no_scan_data(broken)
+    output = tmp_path / "pose_int8.tflite"
+    argv = ["export", str(good_run["run"] / "best.keras"), "--quantize", "int8", "--calibration", str(dataset),
+            "--calibration-size", "100", "-o", str(output)]
+    code, error = run_cli(argv, capsys)
+    assert code == 0 and error == ""
+    annotations = dataset / "annotations" / "person_keypoints_train.json"
+    assert (
+        f"--calibration {annotations}: calibrating on 20 crops, 100 were asked; 4 of 24 decodes failed ({broken})"
+    ) in caplog.text
+    assert output.stat().st_size > 0
 
 
 def test_export_to_a_folder(tmp_path, good_run, capsys):
