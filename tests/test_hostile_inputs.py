@@ -357,3 +357,18 @@ def test_onnx_without_the_keypoints_output_is_refused(tmp_path, synth, good_run,
         f"kpose eval: error: {path}: its kpose metadata lists the outputs {listed} but the model has no "
         f"'keypoints' output (it has {sorted(output.name for output in kept)}); export it with kpose export"
     )
+
+
+def test_eval_of_a_model_with_nan_weights_fails(tmp_path, synth, good_run, capsys):
+    model = keras.saving.load_model(good_run["run"] / "best.keras", compile=False)
+    kernel = next(weight for weight in reversed(model.weights) if "kernel" in weight.path)
+    kernel.assign(keras.ops.full(kernel.shape, float("nan")))
+    path = tmp_path / "nan.keras"
+    model.save(path)
+    annotations = synth["val"].annotation_file
+    argv = ["eval", "--model", str(path), "--annotations", str(annotations), "--images", str(synth["val"].image_dir)]
+    code, error = run_cli(argv, capsys)
+    assert code == 2 and error == (
+        f"kpose eval: error: {path}: AP is NaN on {annotations}: the model's keypoints are not finite "
+        "(NaN weights or outputs); nothing scored"
+    )

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 from typing import Any
 
-from kpose.errors import ConfigError
+from kpose.errors import ConfigError, KposeError
 
 PROTOCOLS = ("coco", "crowdpose")
 
@@ -148,6 +149,16 @@ def require_head_boxes(dataset: Any, schema: Any) -> None:
     check_head_boxes(read_mpii(dataset.annotations, dataset.images, schema).head_boxes, dataset.annotations)
 
 
+def require_finite(stats: dict[str, float], model: str, annotations: Any) -> None:
+    """KposeError naming the model and the metric when an evaluation came out NaN."""
+    nan = [name for name, value in stats.items() if math.isnan(value)]
+    if nan:
+        raise KposeError(
+            f"{model}: {nan[0]} is NaN on {annotations}: the model's keypoints are not finite "
+            "(NaN weights or outputs); nothing scored"
+        )
+
+
 def run_model(args: argparse.Namespace) -> int:
     """``kpose eval --model``: run a trained model on a dataset split and score it."""
     from kpose.engine.evaluate import evaluate_model_file
@@ -164,6 +175,7 @@ def run_model(args: argparse.Namespace) -> int:
         stats = evaluate_bottomup_file(
             args.model, dataset, schema, flip_test=flip, results_file=Path(args.results_out) if args.results_out else None
         )
+        require_finite(stats, args.model, dataset.annotations)
         report(stats, as_json=args.json, title=f"{args.model} on {dataset.annotations} (bottom-up, flip test {'on' if flip else 'off'})")
         return 0
     decoder = args.decoder or (eval_config.decoder if eval_config else "quarter")
@@ -171,6 +183,7 @@ def run_model(args: argparse.Namespace) -> int:
         args.model, dataset, schema, flip_test=flip, decoder=decoder,
         results_file=Path(args.results_out) if args.results_out else None,
     )
+    require_finite(stats, args.model, dataset.annotations)
     title = (
         f"{args.model} on {dataset.annotations} ({'detected' if dataset.boxes else 'ground-truth'} boxes, "
         f"decoder {decoder}, flip test {'on' if flip else 'off'})"
@@ -190,6 +203,7 @@ def run_exported(args: argparse.Namespace, dataset: Any, schema: Any) -> int:
     stats = evaluate_exported_file(
         args.model, dataset, schema, results_file=Path(args.results_out) if args.results_out else None
     )
+    require_finite(stats, args.model, dataset.annotations)
     if decoder.get("name") == BOTTOMUP:
         title = f"{args.model} on {dataset.annotations} (bottom-up: whole images, grouped in the runtime)"
     else:

@@ -7,10 +7,12 @@ the PCK@0.1 of the longer box side is reported too (each prediction belongs to o
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from kpose.data.samples import PersonSamples
@@ -30,7 +32,9 @@ def score_predictions(
     annotations: str | Path,
     results_file: Path | None = None,
 ) -> dict[str, float]:
-    """Metrics of ``predictions`` for the rows of ``samples`` they were made from.
+    """Metrics of ``predictions`` for the rows of ``samples`` they were made from. Keypoints
+    that are not finite (a model with NaN weights) score NaN: the main metric is NaN, and no
+    results file is written.
 
     Args:
         protocol: ``coco``, ``crowdpose`` or ``mpii``.
@@ -44,6 +48,8 @@ def score_predictions(
         metrics["PCK@0.1"] = pck(
             predictions.keypoints, samples.keypoints[rows], samples.visibility[rows], sizes, 0.1
         )
+    if not np.isfinite(predictions.keypoints).all():
+        return {**metrics, main_metric(protocol): math.nan}
     if protocol == "mpii":
         result = pckh(
             predictions.keypoints, samples.keypoints[rows], samples.visibility[rows], samples.head_boxes[rows],
