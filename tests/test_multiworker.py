@@ -117,6 +117,19 @@ def test_one_worker_trains_the_model_fit_trains(tmp_path, synth, one_machine):
     assert all(np.allclose(a, b, atol=1e-5) for a, b in zip(ours, fits))
 
 
+@pytest.mark.slow  # two more runs: fit and one worker, each under a mixed-precision policy
+@pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
+def test_one_worker_under_mixed_precision_trains_the_model_fit_trains(tmp_path, synth, precision):
+    """The loop's loss scaling and float32 outputs under a mixed policy: fit's losses."""
+    from kpose.engine.fit import train
+
+    for folder in ("fit", "mw"):
+        (tmp_path / folder).mkdir()
+    reference = train(load_config(write_config(tmp_path / "fit" / "c.yaml", synth, "default", precision=precision)))
+    run_workers(1, write_config(tmp_path / "mw" / "c.yaml", synth, "multi_worker", precision=precision))
+    assert logged_losses(tmp_path / "mw" / "run") == pytest.approx(reference.history["loss"], rel=1e-3)
+
+
 def test_two_workers_train_like_one_machine(tmp_path, synth, one_machine):
     """Two workers, 4 crops each: the chief writes the run, the loss is one machine's."""
     run_workers(2, write_config(tmp_path / "c.yaml", synth, "multi_worker"))
