@@ -148,6 +148,10 @@ def _open_onnx(path: Path, metadata: ModelMetadata, threads: int | None) -> Back
     if threads:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+    # onnxruntime's worker threads otherwise spin after each run, taking the cores from
+    # whatever runs next (the camera, drawing, another model): a device shares its CPU.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
     try:
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types
