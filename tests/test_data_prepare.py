@@ -10,6 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import yaml
 from scipy.io import savemat
 
 from kpose.cli.main import main
@@ -112,6 +113,22 @@ def test_config_written_for_a_prepared_folder(tmp_path, capsys, monkeypatch):
 
     with pytest.raises(ConfigError, match=r"data.schema is 'mpii', but coco has 'coco' keypoints"):
         write_dataset_config(prepared, MPII_CONFIG, out)
+    assert load_config(out).data.val.boxes is None  # a refused copy leaves the written one as it was
+
+
+def test_config_copy_keeps_paths_relative_to_the_original(tmp_path):
+    """``model.init_from`` of the original is relative to its folder: the copy, in another
+    folder, still finds the same file."""
+    root = write_coco_root(tmp_path / "coco")
+    original = tmp_path / "paper" / "c.yaml"
+    original.parent.mkdir()
+    (original.parent / "start.keras").write_bytes(b"")
+    config = yaml.safe_load(COCO_CONFIG.read_text())
+    config["model"]["init_from"] = "start.keras"
+    original.write_text(yaml.safe_dump(config))
+    out = tmp_path / "elsewhere" / "mine.yaml"
+    write_dataset_config(prepare_dataset("coco", root, log=lambda _: None), original, out)
+    assert load_config(out).model.init_from == str(original.parent / "start.keras")
 
 
 def test_crowdpose_official_layout_needs_a_written_config(tmp_path, capsys):

@@ -34,7 +34,8 @@ POLL_S = 0.5
 
 
 def free_ports(count: int) -> list[int]:
-    """``count`` TCP ports free on 127.0.0.1 right now."""
+    """``count`` TCP ports free on 127.0.0.1 right now (another process may take one before a
+    worker binds it; the worker then fails to start and the launcher stops the others)."""
     sockets = [socket.socket() for _ in range(count)]
     try:
         for s in sockets:
@@ -86,8 +87,16 @@ def supervise(processes: list[subprocess.Popen]) -> int:
         time.sleep(POLL_S)
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+class Stopped(Exception):
+    """The launcher was sent a signal."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stopped(signum: int, frame: object) -> None:
+    raise Stopped(signum)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.workers is not None:
         if args.workers < 1:
             parser.error(f"--workers: expected at least 1, got {args.workers}")
+        if args.index is not None:
+            parser.error("--index goes with --hosts (with --workers every worker runs here)")
         hosts = [f"127.0.0.1:{port}" for port in free_ports(args.workers)]
         indices = list(range(args.workers))
     else:
@@ -109,13 +120,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.index is None or not 0 <= args.index < len(hosts):
             parser.error(f"--index: expected 0 to {len(hosts) - 1} with --hosts, got {args.index}")
         indices = [args.index]
-    signal.signal(signal.SIGTERM, _interrupt)  # a stopped launcher stops its workers
+    for signum in (signal.SIGTERM, signal.SIGINT):  # a stopped launcher stops its workers
+        signal.signal(signum, _stopped)
     processes = [start_worker(hosts, index, train_args) for index in indices]
     try:
         return supervise(processes)
-    except KeyboardInterrupt:
+    except Stopped as stopped:
         stop(processes)
-        return 130
+        return 128 + stopped.signum
 
 
 if __name__ == "__main__":

@@ -31,13 +31,12 @@ from typing import Any
 import keras
 import numpy as np
 import tensorflow as tf
-import yaml
 
 from kpose.data.pipeline import DecodeLog, make_topdown_dataset
 from kpose.data.samples import PersonSamples
 from kpose.engine import callbacks as cb
 from kpose.engine import multiworker
-from kpose.engine.config import Config
+from kpose.engine.config import Config, write_config
 from kpose.engine.datasets import fit_inputs, read_split
 from kpose.engine.evaluate import load_pose_model
 from kpose.engine.init_weights import init_from_model
@@ -46,7 +45,6 @@ from kpose.engine.schedules import WarmupMultiStep
 from kpose.errors import ConfigError, TrainingError
 from kpose.keypoints import KeypointSchema, get_schema
 from kpose.models import create_model, input_normalization, parse_model_name
-from kpose.utils import dataclass_yaml
 
 # SRPose's low-resolution heatmaps are supervised with a tiny weight (DESIGN.md section 2).
 DEFAULT_LOSS_WEIGHTS = {"lr_heatmaps": 1e-4}
@@ -271,12 +269,12 @@ def train(config: Config, overwrite: bool = False) -> TrainResult:
         if config.train.distribution == "multi_worker":
             raise ConfigError(f"train.distribution: multi_worker trains top-down models; {config.model.name} is bottom-up")
         from kpose.engine.bottomup import fit_bottomup as fit
+    if config.data.train is None:
+        raise ConfigError("data.train is required to train")
     # first: several workers' collectives are set up before TensorFlow runs anything else
     strategy, role = make_strategy(config.train.distribution)
     run_dir = prepare_run_dir(multiworker.worker_run_dir(config.run_dir, role), overwrite)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(dataclass_yaml.to_dict(config), sort_keys=False))
-    if config.data.train is None:
-        raise ConfigError("data.train is required to train")
+    write_config(config, run_dir / "config.yaml")
     schema = get_schema(config.data.schema)
     keras.utils.set_random_seed(config.train.seed)
     keras.mixed_precision.set_dtype_policy(config.train.precision)
@@ -288,7 +286,7 @@ def train(config: Config, overwrite: bool = False) -> TrainResult:
     last = run_dir / "last.keras"
     model.save(last)
     best = run_dir / "best.keras"
-    if not best.exists():
+    if config.data.val is None or not best.exists():  # without validation, best is last
         model.save(best)
     history_lists = {k: [float(v) for v in vs] for k, vs in history.history.items()}
     return TrainResult(run_dir, best, last, history_lists, strategy.num_replicas_in_sync)

@@ -135,7 +135,7 @@ def distributed_dataset(
 def agreed_epoch(strategy: tf.distribute.Strategy, epoch: int) -> int:
     """``epoch`` when every worker resumes at it; TrainingError when the workers' backups are
     of different epochs (a worker killed while the others were writing theirs)."""
-    value = tf.constant(float(epoch))
+    value = tf.constant(epoch, tf.float64)  # whole numbers: sums and squares stay exact
 
     @tf.function
     def sums() -> tuple[tf.Tensor, tf.Tensor]:
@@ -144,7 +144,7 @@ def agreed_epoch(strategy: tf.distribute.Strategy, epoch: int) -> int:
 
     total, squares = (float(v) for v in sums())
     replicas = strategy.num_replicas_in_sync
-    if not np.isclose(total * total, replicas * squares):  # all equal iff (sum x)^2 == n sum x^2
+    if total * total != replicas * squares:  # all equal iff (sum x)^2 == n sum x^2
         raise TrainingError(
             f"the workers' backups are of different epochs (this one: {epoch}, mean of all: "
             f"{total / replicas:g}); remove RUN/{cb.BACKUP_DIR} and RUN/worker-*/{cb.BACKUP_DIR} to train "

@@ -146,7 +146,7 @@ def _converted(
         raise misfit from None
     if tuple(value.shape) != tuple(variable.shape):
         raise misfit
-    return value, "copied" if value.shape == original.shape else "reshaped"
+    return value, "reshaped" if is_kernel else "copied"
 
 
 def import_state_dict(

@@ -13,9 +13,7 @@ import numpy as np
 
 
 def conv_kernel(weight: np.ndarray) -> np.ndarray:
-    """``Conv2d`` (O, I, kh, kw) -> ``Conv2D`` (kh, kw, I, O); a ``Linear`` (O, I) -> (I, O)."""
-    if weight.ndim == 2:
-        return weight.T
+    """``Conv2d`` (O, I, kh, kw) -> ``Conv2D`` (kh, kw, I, O)."""
     return weight.transpose(2, 3, 1, 0)
 
 

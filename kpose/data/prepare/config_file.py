@@ -10,6 +10,7 @@ otherwise; a split configured without keeps ground-truth boxes. The copy is load
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import yaml
@@ -39,10 +40,11 @@ def write_dataset_config(prepared: PreparedDataset, config_file: str | Path, out
         Notes on what changed besides the paths (a dropped ``boxes``), one line each.
 
     Raises:
-        ConfigError: ``config_file`` is not a valid config, has no ``data.train`` or
-            ``data.val``, or its ``data.schema`` is not the dataset's.
+        ConfigError: ``config_file`` is not a valid config, has neither ``data.train`` nor
+            ``data.val``, or its ``data.schema`` is not the dataset's; ``output`` is then
+            left as it was.
     """
-    from kpose.engine.config import load_config
+    from kpose.engine.config import IMAGENET, load_config
 
     config_file, output = Path(config_file), Path(output)
     config = load_config(config_file, check_paths=False)  # every key checked, errors name the file
@@ -66,12 +68,24 @@ def write_dataset_config(prepared: PreparedDataset, config_file: str | Path, out
             notes.append(f"data.{split}.boxes dropped: {prepared.name} has no detections here, so {split} is scored on ground-truth boxes")
         elif "boxes" in entry:
             entry["boxes"] = paths.boxes
+    # paths relative to the original's folder, made absolute so that they hold in the copy's
+    model = raw.get("model", {})
+    for key in ("init_from", "weights"):
+        if model.get(key) not in (None, IMAGENET):
+            model[key] = getattr(config.model, key)
+    if "schema" in raw["data"]:
+        raw["data"]["schema"] = config.data.schema
     raw = {"root": str(prepared.root), **{key: value for key, value in raw.items() if key != "root"}}
     header = (
         f"{_leading_comments(text)}# Data paths: `kpose data prepare {prepared.name} --root {prepared.root}`, "
         f"from {config_file}. They are relative to root.\n"
     )
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(header + yaml.safe_dump(raw, sort_keys=False))
-    load_config(output)
+    draft = output.with_name(output.name + ".partial.yaml")  # checked before it replaces output
+    try:
+        draft.write_text(header + yaml.safe_dump(raw, sort_keys=False))
+        load_config(draft)
+        os.replace(draft, output)
+    finally:
+        draft.unlink(missing_ok=True)
     return notes
