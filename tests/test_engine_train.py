@@ -248,9 +248,18 @@ def test_best_checkpoint_keeps_the_best_evaluated_epoch(tmp_path):
         checkpoint.on_epoch_end(epoch, {"val_AP": ap})
     best = keras.saving.load_model(tmp_path / "best.keras")
     np.testing.assert_array_equal(np.asarray(best.layers[0].kernel), np.full((2, 1), 3.0))
-    (tmp_path / "log.csv").write_text("epoch,val_AP\n0,nan\n1,0.3\n")
-    resumed = BestCheckpoint(tmp_path, "val_AP")  # a resumed run must beat its earlier best
+    # resumed at epoch 2 (its backup): it must beat the best logged before that epoch, 0.3;
+    # epoch 2's row (0.9) is trained again and does not count
+    (tmp_path / "log.csv").write_text("epoch,val_AP\n0,nan\n1,0.3\n2,0.9\n")
+    (tmp_path / "backup").mkdir()
+    (tmp_path / "backup" / "training_metadata.json").write_text('{"epoch": 2}')
+    resumed = BestCheckpoint(tmp_path, "val_AP")
     resumed.set_model(model)
+    resumed.on_train_begin()
     resumed.on_epoch_end(6, {"val_AP": 0.25})
     best = keras.saving.load_model(tmp_path / "best.keras")
     np.testing.assert_array_equal(np.asarray(best.layers[0].kernel), np.full((2, 1), 3.0))
+    model.layers[0].kernel.assign(np.full((2, 1), 7.0, np.float32))
+    resumed.on_epoch_end(7, {"val_AP": 0.35})
+    best = keras.saving.load_model(tmp_path / "best.keras")
+    np.testing.assert_array_equal(np.asarray(best.layers[0].kernel), np.full((2, 1), 7.0))

@@ -158,10 +158,14 @@ class BestCheckpoint(keras.callbacks.ModelCheckpoint):
     """
 
     def __init__(self, run_dir: Path, monitor: str):
-        super().__init__(
-            run_dir / "best.keras", monitor=monitor, mode="max", save_best_only=True,
-            initial_value_threshold=best_so_far(run_dir / "log.csv", monitor),
-        )
+        super().__init__(run_dir / "best.keras", monitor=monitor, mode="max", save_best_only=True)
+        self.run_dir = run_dir
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        """A resumed run keeps its best model: the threshold is the best value logged before
+        the epoch it resumes at (the rows from there on are trained again)."""
+        super().on_train_begin(logs)
+        self.best = best_so_far(self.run_dir / LOG_FILE, self.monitor, resumed_epoch(self.run_dir))
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         value = (logs or {}).get(self.monitor)
@@ -219,12 +223,16 @@ def trim_log(csv_path: Path, epoch: int) -> None:
         writer.writerows(rows)
 
 
-def best_so_far(csv_path: Path, key: str) -> float | None:
-    """The best ``key`` in a previous run's CSV log, so a resumed run keeps its best model."""
+def best_so_far(csv_path: Path, key: str, before_epoch: int) -> float | None:
+    """The best ``key`` in the CSV log's rows of epochs before ``before_epoch`` (0-based), or
+    None."""
     if not csv_path.exists():
         return None
     with csv_path.open() as f:
-        values = [float(row[key]) for row in csv.DictReader(f) if row.get(key) not in (None, "", "nan", "NA")]
+        values = [
+            float(row[key]) for row in csv.DictReader(f)
+            if int(row["epoch"]) < before_epoch and row.get(key) not in (None, "", "nan", "NA")
+        ]
     values = [v for v in values if not math.isnan(v)]
     return max(values) if values else None
 
