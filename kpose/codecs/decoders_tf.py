@@ -1,6 +1,6 @@
 """TensorFlow twin of :mod:`kpose.codecs.decoders`, for graphs and exported models.
 
-Only ops that are TFLite builtins are used (DESIGN.md section 3): ``tf.math.argmax``
+Only ops that are TFLite builtins are used (so the exported graph converts without select ops): ``tf.math.argmax``
 (ARG_MAX), ``tf.nn.max_pool2d``, gathers, transposes and reshapes; no MaxPoolWithArgmax and
 no ``keras.ops.argmax`` (which lowers to Bitcast/BitwiseAnd). Shapes as in the numpy module;
 the batch size may be dynamic, the heatmap size must be static.

@@ -40,7 +40,7 @@ from kpose.runtime.grouping import (
     group_people,
 )
 
-# Both AE terms weigh 1e-3 against the heatmap MSE (DESIGN.md section 2; MMPose AELoss).
+# Both AE terms weigh 1e-3 against the heatmap MSE, as in MMPose's AELoss.
 DEFAULT_LOSS_WEIGHTS = {"heatmaps": 1.0, "tags": 1e-3}
 
 

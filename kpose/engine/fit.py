@@ -46,7 +46,7 @@ from kpose.errors import ConfigError, TrainingError
 from kpose.keypoints import KeypointSchema, get_schema
 from kpose.models import create_model, input_normalization, parse_model_name
 
-# SRPose's low-resolution heatmaps are supervised with a tiny weight (DESIGN.md section 2).
+# SRPose's low-resolution heatmaps are supervised with a tiny weight, 1e-4, as in the SR-head paper's code.
 DEFAULT_LOSS_WEIGHTS = {"lr_heatmaps": 1e-4}
 
 

@@ -2,8 +2,8 @@
 
 :func:`float32_network` turns a trained kpose model into its float32 inference network
 (``image`` -> final heatmaps), rebuilding it when it was trained under a mixed-precision
-policy. :func:`serving_graph` wraps that network in one ``tf.function`` with the contract of
-DESIGN.md section 4: input ``image`` uint8 ``(B, H, W, 3)``; outputs ``keypoints``
+policy. :func:`serving_graph` wraps that network in one ``tf.function`` with the exported-model
+contract (docs/export.md, "The file"): input ``image`` uint8 ``(B, H, W, 3)``; outputs ``keypoints``
 ``(B, K, 2)`` float32, normalized to the crop (``x_norm = (x_px + 0.5) / W``), ``scores``
 ``(B, K)`` float32 and, on request, ``heatmaps`` ``(B, h, w, K)`` float32. The decoder is the
 max-pool decoder (:func:`~kpose.codecs.decoders_tf.locate_rows`: exact argmax, TFLite builtins only), optionally
