@@ -30,7 +30,7 @@ import tensorflow as tf
 
 from kpose.data.augment import AugmentConfig, sample_regions
 from kpose.data.cocofile import load_annotations
-from kpose.data.pipeline import DECODED, DecodeLog, decode_and_warp, planned_dataset
+from kpose.data.pipeline import DECODED, DecodeLog, decode_and_warp, decode_whole, planned_dataset
 from kpose.data.regions import annotation_outlines, draw_mask
 from kpose.errors import ConfigError, KposeError
 from kpose.geometry import affine_tf
@@ -170,10 +170,6 @@ def _plan(
     }
 
 
-def _decode_whole(data: tf.Tensor) -> tf.Tensor:
-    return tf.io.decode_image(data, channels=3, expand_animations=False)
-
-
 def _load(
     plan: dict[str, tf.Tensor],
     input_size: tuple[int, int],
@@ -182,7 +178,7 @@ def _load(
 ) -> dict[str, tf.Tensor]:
     """Decode and warp one planned image and draw its mask (``ignore_regions[index]``), with
     the :data:`~kpose.data.pipeline.DECODED` flag."""
-    crop, decoded = decode_and_warp(plan["path"], [], _decode_whole, plan["matrix"], input_size, decode_log)
+    crop, decoded = decode_and_warp(plan["path"], [], decode_whole, plan["matrix"], input_size, decode_log)
     mask = tf.numpy_function(
         lambda index, matrix: draw_mask(ignore_regions[index], matrix, input_size),
         [plan["index"], plan["matrix"]], tf.uint8, stateful=False,

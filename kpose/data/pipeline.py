@@ -146,7 +146,7 @@ class _DecodedImages:
         self.output_size = output_size
         for i, path in enumerate(unique):
             try:
-                image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+                image = decode_whole(tf.io.read_file(path))
                 self.arrays.append(image.numpy())
             except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as exc:
                 log.warning("%s: cannot decode, skipped (%s)", path, exc.message.splitlines()[0])
@@ -212,6 +212,11 @@ def _decode_plan(
     return window, ratio_index, tf.concat([linear * ratio[:, None], shift[..., None]], axis=-1)
 
 
+def decode_whole(data: tf.Tensor) -> tf.Tensor:
+    """Any image file's bytes (JPEG, PNG, BMP, GIF's first frame) -> ``(h, w, 3)`` uint8."""
+    return tf.io.decode_image(data, channels=3, expand_animations=False)
+
+
 def _decode(data: tf.Tensor, kind: tf.Tensor, window: tf.Tensor, ratio_index: tf.Tensor) -> tf.Tensor:
     """Decode a JPEG window at a DCT ratio, or any other image whole; ``(h, w, 3)`` uint8."""
 
@@ -222,10 +227,7 @@ def _decode(data: tf.Tensor, kind: tf.Tensor, window: tf.Tensor, ratio_index: tf
         ]
         return tf.switch_case(ratio_index, branches)
 
-    def other() -> tf.Tensor:
-        return tf.io.decode_image(data, channels=3, expand_animations=False)
-
-    return tf.cond(kind == JPEG, jpeg, other)
+    return tf.cond(kind == JPEG, jpeg, lambda: decode_whole(data))
 
 
 def _usable_rows(

@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from kpose.data.coco import read_detections
 from kpose.data.samples import PersonSamples
-from kpose.errors import ConfigError
+from kpose.errors import AnnotationError, ConfigError
 
 Log = Callable[[str], None]
 EXAMPLES = 3  # missing images named in an error
@@ -35,6 +35,18 @@ class Need:
     def exists(self, root: Path) -> bool:
         target = root / self.path
         return target.is_dir() if self.path.endswith("/") else target.is_file()
+
+
+def load_matlab(path: Path, **options: Any) -> dict[str, Any]:
+    """``scipy.io.loadmat(path, **options)``; AnnotationError naming the file when it is not
+    a MATLAB file scipy reads."""
+    from scipy.io import loadmat
+    from scipy.io.matlab import MatReadError
+
+    try:
+        return loadmat(path, **options)
+    except (MatReadError, ValueError, TypeError) as exc:
+        raise AnnotationError(f"{path}: not a MATLAB file this reader understands: {exc}") from None
 
 
 def require(root: Path, needs: Iterable[Need], dataset: str) -> None:

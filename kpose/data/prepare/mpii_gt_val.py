@@ -21,6 +21,7 @@ import numpy as np
 
 from kpose.data import jsonfields as jf
 from kpose.data.mpii import read_mpii, write_mpii
+from kpose.data.prepare.layout import load_matlab
 from kpose.errors import AnnotationError
 
 FIELDS = {"headboxes_src": (2, 2), "pos_gt_src": (16, 2), "jnt_missing": (16,)}  # shape before N
@@ -29,13 +30,7 @@ TOLERANCE = 2.0  # pixels between a joint of the JSON and of the .mat
 
 def _load_gt(gt_file: Path) -> dict[str, np.ndarray]:
     """The three arrays of ``mpii_gt_val.mat``, shapes checked (one N for all)."""
-    from scipy.io import loadmat
-    from scipy.io.matlab import MatReadError
-
-    try:
-        data = loadmat(gt_file)
-    except (MatReadError, ValueError, TypeError) as exc:
-        raise AnnotationError(f"{gt_file}: not a MATLAB file this reader understands: {exc}") from None
+    data = load_matlab(gt_file)
     arrays = {}
     for name, shape in FIELDS.items():
         if name not in data:

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from kpose.data.prepare.layout import load_matlab
 from kpose.errors import AnnotationError
 
 NUM_JOINTS = 16
@@ -141,17 +142,12 @@ def convert_official(mat_file: str | Path, val_every: int = 8) -> OfficialSplit:
         AnnotationError: the file is not a MATLAB file with the ``RELEASE`` struct, or a field
             is malformed (named by its MATLAB path, e.g. ``RELEASE.annolist(7).annorect(2).scale``).
     """
-    from scipy.io import loadmat
-    from scipy.io.matlab import MatReadError
-
     if val_every < 2:
         raise ValueError(f"val_every must be >= 2, got {val_every}")
     source = Path(mat_file)
     mat = _Mat(source)
     try:
-        release = loadmat(source, struct_as_record=False)["RELEASE"]
-    except (MatReadError, ValueError, TypeError) as exc:
-        raise AnnotationError(f"{source}: not a MATLAB file this reader understands: {exc}") from None
+        release = load_matlab(source, struct_as_record=False)["RELEASE"]
     except KeyError:
         raise AnnotationError(f"{source}: no variable 'RELEASE' (the official MPII annotation struct)") from None
     release = mat.structs(release, "RELEASE")[0]
