@@ -15,7 +15,7 @@ person; a stride-8 feature of an edge backbone sees ~100 px, and the tags of peo
 than that fall apart (training/experiments/bottomup_errors.py, docs/bottomup.md). Option
 ``heatmap_context`` (``srhead_ae``, ours, off by default) feeds the same concatenation to the
 SR head, meant for keypoints hidden behind another figure (placed from the rest of the
-person); its own effect is not isolated yet (docs/bottomup.md, session 7).
+person); its own effect is not isolated yet (docs/bottomup.md, "Measured runs", R7).
 
 ``ae``: a 1x1 conv to K heatmaps at 1/4 (the simple head). ``srhead_ae``: the SR head
 (e=4, r=4, kernel 9 by default) to full resolution.
