@@ -263,17 +263,26 @@ def test_mpii_official_file_becomes_train_and_val_with_head_boxes(tmp_path, caps
     load_config(MPII_CONFIG, root=root)  # the repository's MPII configs find every file
 
 
-def test_pckh_without_head_boxes_fails_naming_the_field(tmp_path):
-    root = tmp_path / "mpii"
+def without_head_boxes(records: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if k != "head_box"} for r in records]
+
+
+def prepared_official_mpii(root: Path) -> list[dict]:
+    """The official-format MPII set written to ``root`` and prepared; its val records."""
     write_official_mpii(root)
     prepare_dataset("mpii", root, log=lambda _: None, mpii_val_every=2)
-    val = json.loads((root / "annotations/mpii_val.json").read_text())
+    return json.loads((root / "annotations/mpii_val.json").read_text())
+
+
+def test_pckh_without_head_boxes_fails_naming_the_field(tmp_path):
+    root = tmp_path / "mpii"
+    val = prepared_official_mpii(root)
     bare = tmp_path / "mpii_val.json"
-    write_mpii([{k: v for k, v in r.items() if k != "head_box"} for r in val], bare)
+    write_mpii(without_head_boxes(val), bare)
     with pytest.raises(AnnotationError, match=r"mpii_val.json: no record has 'head_box'; PCKh needs head boxes: "
                                               r"run `kpose data prepare mpii --root DIR`"):
         perfect_pckh(bare, root / "images")
-    write_mpii([val[0]] + [{k: v for k, v in r.items() if k != "head_box"} for r in val[1:]], bare)
+    write_mpii([val[0]] + without_head_boxes(val[1:]), bare)
     with pytest.raises(AnnotationError, match=r"5 of 6 people have no 'head_box' \(the first is person 1\)"):
         perfect_pckh(bare, root / "images")
 
@@ -281,14 +290,11 @@ def test_pckh_without_head_boxes_fails_naming_the_field(tmp_path):
 def test_mmpose_val_set_gets_head_boxes_from_mpii_gt_val(tmp_path):
     """MMPose's files: mpii_val.json without head boxes, mpii_gt_val.mat with them (same order)."""
     official = tmp_path / "official"
-    write_official_mpii(official)
-    prepare_dataset("mpii", official, log=lambda _: None, mpii_val_every=2)
-    val = json.loads((official / "annotations/mpii_val.json").read_text())
+    val = prepared_official_mpii(official)
     root = tmp_path / "mmpose"
     shutil.copytree(official / "images", root / "images")
-    strip = lambda records: [{k: v for k, v in r.items() if k != "head_box"} for r in records]  # noqa: E731
-    write_mpii(strip(json.loads((official / "annotations/mpii_train.json").read_text())), root / "annotations/mpii_train.json")
-    write_mpii(strip(val), root / "annotations/mpii_val.json")
+    write_mpii(without_head_boxes(json.loads((official / "annotations/mpii_train.json").read_text())), root / "annotations/mpii_train.json")
+    write_mpii(without_head_boxes(val), root / "annotations/mpii_val.json")
 
     def write_gt(records):
         boxes = np.array([r["head_box"] for r in records])  # (N, 4)
