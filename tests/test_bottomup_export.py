@@ -17,8 +17,8 @@ from kpose.data.synthetic import render_image  # noqa: E402
 from kpose.errors import KposeError  # noqa: E402
 from kpose.export import export_model  # noqa: E402
 from kpose.export.graph import ExportError  # noqa: E402
+from kpose.geometry.crop_coordinates import keypoints_to_crop_pixels  # noqa: E402
 from kpose.keypoints import get_schema  # noqa: E402
-from kpose.metadata import keypoints_to_crop_pixels  # noqa: E402
 from kpose.models import create_model  # noqa: E402
 from kpose.runtime import BottomUpEstimator, open_backend  # noqa: E402
 from kpose.runtime.demo import DemoSettings, run_demo  # noqa: E402

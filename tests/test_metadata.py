@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from kpose import metadata as md
+from kpose.geometry.crop_coordinates import crop_pixels_to_keypoints, keypoints_to_crop_pixels
 from kpose.keypoints import get_schema
 
 
@@ -54,9 +55,9 @@ def test_missing_field_is_named():
 def test_normalized_keypoints_convention():
     # The crop's outer edges are 0 and 1; pixel centres sit at integers.
     points = np.array([[-0.5, -0.5], [95.5, 127.5], [47.5, 63.5]])
-    norm = md.crop_pixels_to_keypoints(points, (128, 96))
+    norm = crop_pixels_to_keypoints(points, (128, 96))
     np.testing.assert_allclose(norm, [[0, 0], [1, 1], [0.5, 0.5]])
-    np.testing.assert_allclose(md.keypoints_to_crop_pixels(norm, (128, 96)), points, atol=1e-5)
+    np.testing.assert_allclose(keypoints_to_crop_pixels(norm, (128, 96)), points, atol=1e-5)
 
 
 def _tiny_tflite(path, metadata):

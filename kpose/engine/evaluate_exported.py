@@ -23,8 +23,8 @@ from kpose.engine.datasets import read_split
 from kpose.engine.evaluate import score_predictions
 from kpose.engine.predict import predict_dataset
 from kpose.errors import ConfigError
+from kpose.geometry.crop_coordinates import keypoints_to_crop_pixels
 from kpose.keypoints import KeypointSchema
-from kpose.metadata import keypoints_to_crop_pixels
 from kpose.runtime.backends import Backend, open_backend
 from kpose.runtime.bottomup import BottomUpEstimator, is_bottomup_file
 from kpose.runtime.grouping import group_people

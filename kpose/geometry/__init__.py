@@ -9,13 +9,16 @@ from kpose.geometry.affine import (
     invert_affine,
     transform_points,
 )
+from kpose.geometry.crop_coordinates import crop_pixels_to_keypoints, keypoints_to_crop_pixels
 
 __all__ = [
     "DEFAULT_PADDING",
     "box_to_center_scale",
     "crop_matrix",
+    "crop_pixels_to_keypoints",
     "heatmap_to_input",
     "input_to_heatmap",
     "invert_affine",
+    "keypoints_to_crop_pixels",
     "transform_points",
 ]

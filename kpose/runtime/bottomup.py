@@ -18,8 +18,8 @@ import numpy as np
 from kpose.data.warp import warp_crop
 from kpose.errors import KposeError
 from kpose.geometry.affine import box_to_center_scale, crop_matrix, invert_affine, transform_points
+from kpose.geometry.crop_coordinates import keypoints_to_crop_pixels
 from kpose.keypoints import KeypointSchema
-from kpose.metadata import keypoints_to_crop_pixels
 from kpose.runtime.backends import Backend, open_backend
 from kpose.runtime.boxes import box_iou
 from kpose.runtime.drawing import draw_people
