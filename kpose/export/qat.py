@@ -9,8 +9,8 @@ In the subprocess:
 1. The float32 inference network of the ``.keras`` model is rebuilt layer by layer in
    tf_keras with the same weights (:func:`tf_keras_twin`; the backbone sub-model is inlined,
    :class:`~kpose.models.KeypointConv2D` becomes a grouped ``Conv2D``, kpose's other layers
-   get tf_keras twins), and the twin is checked to give the Keras model's heatmaps on real
-   crops (:func:`check_twin`).
+   get their twins in :mod:`kpose.export.qat_layers`), and the twin is checked to give the
+   Keras model's heatmaps on real crops (:func:`check_twin`).
 2. ``quantize_model`` wraps it, with quantize configs for the twins of kpose's layers;
    BatchNorm layers are frozen (inference mode), so fine-tuning adapts the weights to the
    quantizers without re-estimating the trained statistics on small batches.
@@ -78,109 +78,6 @@ def run_qat(
 # --- everything below runs in the subprocess ------------------------------------------------
 
 
-def _twin_classes():
-    """tf_keras twins of kpose's custom layers and their tfmot quantize configs."""
-    import tensorflow as tf
-    import tensorflow_model_optimization as tfmot
-    import tf_keras
-
-    quantizers = tfmot.quantization.keras.quantizers
-
-    class OutputQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
-        """No weights; the output is quantized (8 bit, asymmetric, moving-average range)."""
-
-        def get_weights_and_quantizers(self, layer):
-            return []
-
-        def get_activations_and_quantizers(self, layer):
-            return []
-
-        def set_quantize_weights(self, layer, quantize_weights):
-            pass
-
-        def set_quantize_activations(self, layer, quantize_activations):
-            pass
-
-        def get_output_quantizers(self, layer):
-            return [quantizers.MovingAverageQuantizer(num_bits=8, per_axis=False, symmetric=False, narrow_range=False)]
-
-        def get_config(self):
-            return {}
-
-    class PassThroughQuantizeConfig(OutputQuantizeConfig):
-        """Moves values only (reshape, transpose, depth-to-space): nothing to quantize."""
-
-        def get_output_quantizers(self, layer):
-            return []
-
-    class Normalization(tf_keras.layers.Layer):
-        """Twin of :class:`kpose.models.layers.ImageNormalization`."""
-
-        def __init__(self, mean, std, bgr=False, **kwargs):
-            super().__init__(**kwargs)
-            self.mean, self.std, self.bgr = list(mean), list(std), bool(bgr)
-
-        def call(self, inputs):
-            x = tf.reverse(inputs, axis=[-1]) if self.bgr else inputs
-            return (x - tf.constant(self.mean)) * tf.constant([1.0 / s for s in self.std])
-
-        def get_config(self):
-            return {**super().get_config(), "mean": self.mean, "std": self.std, "bgr": self.bgr}
-
-    class HardSwish(tf_keras.layers.Layer):
-        """Keras 3's ``hard_swish`` activation (tfmot's Activation config does not know it)."""
-
-        def call(self, inputs):
-            return (inputs * (1.0 / 6.0)) * tf.nn.relu6(inputs + 3.0)
-
-    class Gelu(tf_keras.layers.Layer):
-        """Twin of :class:`kpose.models.layers.GELU` (exact, erf)."""
-
-        def call(self, inputs):
-            return 0.5 * inputs * (1.0 + tf.math.erf(inputs * (1.0 / 2.0**0.5)))
-
-    class PixelShuffle(tf_keras.layers.Layer):
-        """Twin of :class:`kpose.models.layers.KeypointPixelShuffle`."""
-
-        def __init__(self, num_keypoints, upscale, **kwargs):
-            super().__init__(**kwargs)
-            self.num_keypoints, self.upscale = int(num_keypoints), int(upscale)
-
-        def call(self, inputs):
-            _, height, width, _ = inputs.shape
-            k, n = self.num_keypoints, self.upscale * self.upscale
-            x = tf.reshape(inputs, [-1, height, width, k, n])
-            x = tf.reshape(tf.transpose(x, [0, 1, 2, 4, 3]), [-1, height, width, n * k])
-            return tf.nn.depth_to_space(x, self.upscale)
-
-        def get_config(self):
-            return {**super().get_config(), "num_keypoints": self.num_keypoints, "upscale": self.upscale}
-
-    class ScalarOp(tf_keras.layers.Layer):
-        """``x + c`` or ``x * c`` with a constant ``c`` (what ``x + 3.0`` in a Keras 3
-        functional graph records as an operation, e.g. in MobileNetV3's hard sigmoid)."""
-
-        def __init__(self, kind, constant, **kwargs):
-            super().__init__(**kwargs)
-            self.kind, self.constant = kind, float(constant)
-
-        def call(self, inputs):
-            return inputs + self.constant if self.kind == "Add" else inputs * self.constant
-
-        def get_config(self):
-            return {**super().get_config(), "kind": self.kind, "constant": self.constant}
-
-    return {
-        "ScalarOp": ScalarOp,
-        "OutputQuantizeConfig": OutputQuantizeConfig,
-        "PassThroughQuantizeConfig": PassThroughQuantizeConfig,
-        "Normalization": Normalization,
-        "HardSwish": HardSwish,
-        "Gelu": Gelu,
-        "PixelShuffle": PixelShuffle,
-    }
-
-
 _BASE_ARGUMENTS = {"name", "dtype", "trainable"}
 
 
@@ -199,19 +96,19 @@ def _standard_twin(layer, tf_keras) -> Any:
     return cls(**config)
 
 
-def tf_keras_twin(network) -> tuple[Any, dict[str, Any]]:
-    """The tf_keras twin of a float32 Keras 3 inference network, and the twin classes.
+def tf_keras_twin(network) -> Any:
+    """The tf_keras twin of a float32 Keras 3 inference network.
 
     Returns:
-        (tf_keras.Model ``image`` -> heatmaps with the network's weights, twin classes).
+        tf_keras.Model ``image`` -> heatmaps with the network's weights.
     """
     import keras
     import numpy as np
     import tf_keras
 
+    from kpose.export import qat_layers
     from kpose.models.layers import GELU, ImageNormalization, KeypointConv2D, KeypointPixelShuffle
 
-    classes = _twin_classes()
     copies: list[tuple[Any, list]] = []  # (twin layer, weights to set once built)
 
     def operation_twin(kind: str, args: tuple) -> Any:
@@ -221,7 +118,7 @@ def tf_keras_twin(network) -> tuple[Any, dict[str, Any]]:
         if len(tensors) == 2:
             return getattr(tf_keras.layers, kind)()(tensors)
         (constant,) = [a for a in args if isinstance(a, (int, float))]
-        return classes["ScalarOp"](kind, constant)(tensors[0])
+        return qat_layers.ScalarOp(kind, constant)(tensors[0])
 
     def twin_of(layer):
         if isinstance(layer, keras.Model):
@@ -230,13 +127,13 @@ def tf_keras_twin(network) -> tuple[Any, dict[str, Any]]:
             return lambda *args, **kwargs: operation_twin(type(layer).__name__, args)
         name = layer.name
         if isinstance(layer, ImageNormalization):
-            return classes["Normalization"](layer.mean, layer.std, layer.bgr, name=name)
+            return qat_layers.Normalization(layer.mean, layer.std, layer.bgr, name=name)
         if isinstance(layer, GELU):
-            return classes["Gelu"](name=name)
+            return qat_layers.Gelu(name=name)
         if isinstance(layer, KeypointPixelShuffle):
-            return classes["PixelShuffle"](layer.num_keypoints, layer.upscale, name=name)
+            return qat_layers.PixelShuffle(layer.num_keypoints, layer.upscale, name=name)
         if isinstance(layer, keras.layers.Activation) and layer.get_config()["activation"] in ("hard_swish", "hard_silu"):
-            return classes["HardSwish"](name=name)
+            return qat_layers.HardSwish(name=name)
         if isinstance(layer, KeypointConv2D):
             twin = tf_keras.layers.Conv2D(
                 layer.num_keypoints * layer.outputs_per_keypoint, layer.kernel_size, padding="same",
@@ -257,7 +154,7 @@ def tf_keras_twin(network) -> tuple[Any, dict[str, Any]]:
     for twin, weights in copies:
         if weights:
             twin.set_weights(weights)
-    return model, classes
+    return model
 
 
 def check_twin(network, twin, crops, tolerance: float = 1e-4) -> float:
@@ -274,31 +171,25 @@ def check_twin(network, twin, crops, tolerance: float = 1e-4) -> float:
     return error
 
 
-def quantize(twin, classes) -> Any:
+def quantize(twin) -> Any:
     """``tfmot.quantization.keras.quantize_model`` with configs for the twins of kpose layers
     and frozen BatchNorm layers."""
     import tensorflow_model_optimization as tfmot
     import tf_keras
 
+    from kpose.export import qat_layers
+
     api = tfmot.quantization.keras
-    configs = {
-        classes["Normalization"]: classes["OutputQuantizeConfig"],
-        classes["HardSwish"]: classes["OutputQuantizeConfig"],
-        classes["Gelu"]: classes["OutputQuantizeConfig"],
-        classes["PixelShuffle"]: classes["PassThroughQuantizeConfig"],
-        classes["ScalarOp"]: classes["OutputQuantizeConfig"],
-        tf_keras.layers.Multiply: classes["OutputQuantizeConfig"],  # not in tfmot's registry
-    }
 
     def annotate(layer):
-        config = configs.get(type(layer))
+        config = qat_layers.QUANTIZE_CONFIGS.get(type(layer))
         return api.quantize_annotate_layer(layer, config() if config else None)
 
     for layer in twin.layers:  # keep the trained statistics: BatchNorm runs in inference mode
         if isinstance(layer, tf_keras.layers.BatchNormalization):
             layer.trainable = False
     annotated = tf_keras.models.clone_model(twin, clone_function=annotate)
-    with api.quantize_scope({name: cls for name, cls in classes.items()}):
+    with api.quantize_scope(qat_layers.CUSTOM_OBJECTS):
         return api.quantize_apply(annotated)
 
 
@@ -399,11 +290,11 @@ def _main(args: argparse.Namespace) -> int:
     keras_model = load_model(args.model)
     normalization_of(keras_model)
     network = float32_network(keras_model)
-    twin, classes = tf_keras_twin(network)
+    twin = tf_keras_twin(network)
     crops = np.concatenate(list(calibration_crops(resolve_calibration(args.config), schema, tuple(network.input.shape[1:3]), 64)))
     error = check_twin(network, twin, crops)
     print(f"tf_keras twin of {network.name}: max relative heatmap difference {error:.1e}", flush=True)
-    qat_model = quantize(twin, classes)
+    qat_model = quantize(twin)
     count = initialize_ranges(qat_model, twin, crops)
     print(f"{count} quantizer ranges started from the float model's activations", flush=True)
     fine_tune(

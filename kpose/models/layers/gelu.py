@@ -9,6 +9,12 @@ import keras
 from keras import ops
 
 
+def gelu(x: Any) -> Any:
+    """Exact (erf) GELU of a tensor (Keras 3 backend tensor, or a TensorFlow tensor under the
+    TensorFlow backend), same shape and dtype."""
+    return 0.5 * x * (1.0 + ops.erf(x * (1.0 / math.sqrt(2.0))))
+
+
 @keras.saving.register_keras_serializable(package="kpose")
 class GELU(keras.layers.Layer):
     """Exact (erf) GELU: ``0.5 * x * (1 + erf(x / sqrt(2)))``, PyTorch's ``nn.GELU()``.
@@ -21,7 +27,7 @@ class GELU(keras.layers.Layer):
     """
 
     def call(self, inputs: Any) -> Any:
-        return 0.5 * inputs * (1.0 + ops.erf(inputs * (1.0 / math.sqrt(2.0))))
+        return gelu(inputs)
 
     def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
         return input_shape

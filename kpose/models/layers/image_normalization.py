@@ -8,6 +8,25 @@ import keras
 from keras import ops
 
 
+def normalize_image(x: Any, mean: Sequence[float], std: Sequence[float], bgr: bool = False) -> Any:
+    """``(x - mean) / std`` per channel, after reversing the channels if ``bgr``.
+
+    Args:
+        x: (..., C) pixels in 0..255, floating point (a Keras 3 backend tensor, or a TensorFlow
+            tensor under the TensorFlow backend).
+        mean, std: C values each, in 0..255 units, in the channel order the backbone reads.
+        bgr: reverse the channels first.
+
+    Returns:
+        (..., C) normalized values, ``x``'s dtype.
+    """
+    if bgr:
+        x = ops.flip(x, axis=-1)
+    offset = ops.convert_to_tensor(mean, x.dtype)
+    scale = ops.convert_to_tensor([1.0 / s for s in std], x.dtype)
+    return (x - offset) * scale
+
+
 @keras.saving.register_keras_serializable(package="kpose")
 class ImageNormalization(keras.layers.Layer):
     """RGB pixels in 0..255 to what the backbone expects: ``(x - mean) / std`` per channel.
@@ -30,12 +49,7 @@ class ImageNormalization(keras.layers.Layer):
         self.bgr = bool(bgr)
 
     def call(self, inputs: Any) -> Any:
-        x = ops.cast(inputs, self.compute_dtype)
-        if self.bgr:
-            x = ops.flip(x, axis=-1)
-        mean = ops.convert_to_tensor(self.mean, self.compute_dtype)
-        scale = ops.convert_to_tensor([1.0 / s for s in self.std], self.compute_dtype)
-        return (x - mean) * scale
+        return normalize_image(ops.cast(inputs, self.compute_dtype), self.mean, self.std, self.bgr)
 
     def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
         return input_shape

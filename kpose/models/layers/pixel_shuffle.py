@@ -8,6 +8,24 @@ import keras
 from keras import ops
 
 
+def keypoint_pixel_shuffle(x: Any, num_keypoints: int, upscale: int) -> Any:
+    """Per-keypoint pixel shuffle (see :class:`KeypointPixelShuffle` for the channel order).
+
+    Args:
+        x: (B, H, W, K*r*r) with ``K = num_keypoints``, ``r = upscale`` (a Keras 3 backend
+            tensor, or a TensorFlow tensor under the TensorFlow backend).
+
+    Returns:
+        (B, H*r, W*r, K).
+    """
+    shape = ops.shape(x)
+    k, n = num_keypoints, upscale * upscale
+    x = ops.reshape(x, (-1, shape[1], shape[2], k, n))
+    x = ops.transpose(x, (0, 1, 2, 4, 3))
+    x = ops.reshape(x, (-1, shape[1], shape[2], n * k))
+    return ops.depth_to_space(x, upscale)
+
+
 @keras.saving.register_keras_serializable(package="kpose")
 class KeypointPixelShuffle(keras.layers.Layer):
     """Turns ``r*r`` low-resolution maps per keypoint into one map ``r`` times larger.
@@ -29,12 +47,7 @@ class KeypointPixelShuffle(keras.layers.Layer):
         self.upscale = int(upscale)
 
     def call(self, inputs: Any) -> Any:
-        shape = ops.shape(inputs)
-        k, n = self.num_keypoints, self.upscale * self.upscale
-        x = ops.reshape(inputs, (-1, shape[1], shape[2], k, n))
-        x = ops.transpose(x, (0, 1, 2, 4, 3))
-        x = ops.reshape(x, (-1, shape[1], shape[2], n * k))
-        return ops.depth_to_space(x, self.upscale)
+        return keypoint_pixel_shuffle(inputs, self.num_keypoints, self.upscale)
 
     def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
         batch, height, width, _ = input_shape
