@@ -28,6 +28,7 @@ INPUT_ERRORS = (KposeError, OSError)
 # Command modules, in the order ``kpose --help`` lists them.
 COMMAND_MODULES = (
     "kpose.cli.train_cmd",
+    "kpose.cli.predict_cmd",
     "kpose.cli.models_cmd",
     "kpose.cli.data_cmd",
     "kpose.cli.eval_cmd",

@@ -14,10 +14,11 @@ from typing import Callable
 
 from kpose.errors import KposeError
 from kpose.runtime.backends import open_backend
-from kpose.runtime.bottomup import BottomUpEstimator, BottomUpPipeline, is_bottomup_file
+from kpose.runtime.bottomup import BottomUpEstimator, BottomUpPipeline
 from kpose.runtime.boxes import DETECTORS, BoxSource, FullFrame, HogDetector, Tracker
 from kpose.runtime.drawing import draw_overlay
 from kpose.runtime.estimator import PoseEstimator
+from kpose.runtime.select import estimator_for
 from kpose.runtime.pipeline import PosePipeline
 from kpose.runtime.smoothing import KeypointSmoother
 from kpose.runtime.video import PoseLog, VideoSink, VideoSource, Window
@@ -48,6 +49,39 @@ def make_box_source(
         base = HogDetector() if redetect == "hog" else FullFrame()
         return Tracker(base, every=every, threshold=threshold, max_people=max_people)
     raise KposeError(f"--detector must be one of {DETECTORS}, got {detector!r}")
+
+
+def make_pipeline(
+    estimator: PoseEstimator | BottomUpEstimator,
+    detector: str = "full",
+    redetect: str = "full",
+    every: int = 30,
+    threshold: float = 0.3,
+    smooth: bool = True,
+    draw: bool = True,
+) -> PosePipeline | BottomUpPipeline:
+    """The frame pipeline for ``estimator``.
+
+    A bottom-up estimator finds every person itself (the box settings do not apply); a
+    top-down one takes its boxes from :func:`make_box_source` (``detector``, ``redetect``,
+    ``every``, ``threshold``) and draws them unless they are the whole frame.
+
+    Args:
+        threshold: keypoint score drawn (and, for ``track``, kept alive).
+        smooth: One-Euro keypoint smoothing over time.
+        draw: draw the people on a copy of each frame (:attr:`FrameResult.image`).
+    """
+    smoother = KeypointSmoother() if smooth else None
+    if isinstance(estimator, BottomUpEstimator):
+        return BottomUpPipeline(estimator, smoother, threshold=threshold, draw=draw)
+    return PosePipeline(
+        estimator,
+        make_box_source(detector, redetect, every, threshold),
+        smoother,
+        threshold=threshold,
+        draw=draw,
+        draw_boxes=detector != "full",
+    )
 
 
 @dataclass
@@ -86,22 +120,11 @@ def run_demo(settings: DemoSettings, log: Callable[[str], None] = print) -> Demo
     Raises:
         KposeError: (subclasses) naming the model, source or output that cannot be used.
     """
-    backend = open_backend(settings.model, threads=settings.threads)
-    smoother = KeypointSmoother() if settings.smooth else None
-    if is_bottomup_file(backend):  # every person at once: no person detector
-        estimator = BottomUpEstimator(backend)
-        pipeline = BottomUpPipeline(estimator, smoother, threshold=settings.threshold)
-        detector = "none (bottom-up model)"
-    else:
-        estimator = PoseEstimator(backend)
-        pipeline = PosePipeline(
-            estimator,
-            make_box_source(settings.detector, settings.redetect, settings.every, settings.threshold),
-            smoother,
-            threshold=settings.threshold,
-            draw_boxes=settings.detector != "full",
-        )
-        detector = settings.detector
+    estimator = estimator_for(open_backend(settings.model, threads=settings.threads))
+    pipeline = make_pipeline(
+        estimator, settings.detector, settings.redetect, settings.every, settings.threshold, settings.smooth
+    )
+    detector = "none (bottom-up model)" if isinstance(pipeline, BottomUpPipeline) else settings.detector
     closers = []
     start = time.perf_counter()
     frames, interrupted = 0, False
