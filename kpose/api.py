@@ -1,11 +1,12 @@
-"""``kpose.load``: the pose estimator for any kpose model file.
+"""``kpose.load``: the pose estimator for any kpose model file (and the quickstart's model as
+an exported file, :func:`quickstart_model`).
 
 >>> estimator = kpose.load("pose.tflite")        # or .onnx, or a trained .keras file
 >>> people = estimator.estimate(image_bgr)       # list[Person], keypoints in image pixels
 
 Exported files (``.tflite``, ``.onnx``) run on the device runtime (:mod:`kpose.runtime`) and
 never import TensorFlow; a ``.keras`` file runs the exporter's serving graph in TensorFlow
-(:mod:`kpose.export.keras_backend`) through the same estimator classes.
+(:mod:`kpose.tasks.keras_backend`) through the same estimator classes.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from kpose.runtime.backends import open_backend
 from kpose.runtime.select import Estimator, estimator_for
 
 SUFFIXES = (".keras", ".tflite", ".onnx")
+# Where ``kpose quickstart`` writes, and the file ``kpose demo`` exports its model to.
+QUICKSTART_DIR = Path("runs/quickstart")
+QUICKSTART_EXPORT = "best_int8.tflite"
 
 
 def load(path: str | Path, *, threads: int | None = None, **settings: Any) -> Estimator:
@@ -50,9 +54,35 @@ def load(path: str | Path, *, threads: int | None = None, **settings: Any) -> Es
     if not path.is_file():
         raise KposeError(f"{path}: model file not found")
     if path.suffix.lower() == ".keras":
-        from kpose.export.keras_backend import open_keras_backend
+        from kpose.tasks.keras_backend import open_keras_backend
 
         backend = open_keras_backend(path, schema=settings.pop("schema", None))
     else:
         backend = open_backend(path, threads=threads)
     return estimator_for(backend, **settings)
+
+
+def quickstart_model(run_dir: Path = QUICKSTART_DIR, log=print) -> Path:
+    """The quickstart's model as an int8 TFLite file, exporting ``best.keras`` if needed.
+
+    Raises:
+        KposeError: no quickstart model, or it needs exporting and TensorFlow is missing.
+    """
+    keras_file, exported = run_dir / "best.keras", run_dir / QUICKSTART_EXPORT
+    if exported.is_file() and (not keras_file.is_file() or exported.stat().st_mtime >= keras_file.stat().st_mtime):
+        return exported
+    if not keras_file.is_file():
+        raise KposeError(
+            f"--model not given and no quickstart model at {keras_file}: run `kpose quickstart` "
+            "or pass --model FILE.tflite|FILE.onnx"
+        )
+    try:
+        from kpose.tasks import export_model
+    except ImportError as exc:
+        raise KposeError(
+            f"--model not given: {keras_file} must be exported first, which needs TensorFlow ({exc}); "
+            f"run `kpose export` where it is installed, or pass --model FILE.tflite|FILE.onnx"
+        ) from exc
+    log(f"kpose demo: exporting {keras_file} to {exported} (int8, once; reused while newer)")
+    calibration = run_dir / "config.yaml"  # the quickstart's training config: its data calibrates
+    return Path(export_model(keras_file, exported, format="tflite", quantize="int8", calibration=calibration))

@@ -23,7 +23,7 @@ keras = pytest.importorskip("keras")
 h5py = pytest.importorskip("h5py")
 
 from kpose.engine.config import load_config  # noqa: E402
-from kpose.engine.fit import build_model  # noqa: E402
+from kpose.engine.training import build_model  # noqa: E402
 from kpose.errors import ConfigError  # noqa: E402
 from kpose.keypoints import get_schema  # noqa: E402
 from kpose.models import create_model, get_backbone  # noqa: E402

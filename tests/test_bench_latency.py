@@ -9,7 +9,7 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from kpose.cli.main import main  # noqa: E402
-from kpose.export import export_model  # noqa: E402
+from kpose.tasks import export_model  # noqa: E402
 from kpose.models import create_model  # noqa: E402
 
 

@@ -9,12 +9,13 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
+from kpose.codecs.associative_embedding import AssociativeEmbeddingCodec  # noqa: E402
 from kpose.codecs.gaussian import encode_heatmaps  # noqa: E402
+from kpose.codecs.heatmap import HeatmapCodec  # noqa: E402
 from kpose.data.augment import AugmentConfig  # noqa: E402
 from kpose.data.bottomup import make_bottomup_dataset, read_multiperson  # noqa: E402
 from kpose.data.regions import annotation_outlines, draw_mask  # noqa: E402
 from kpose.data.synthetic import write_synthetic_coco  # noqa: E402
-from kpose.engine.bottomup import coco_results, fit_targets, group_maps  # noqa: E402
 from kpose.engine.bottomup_loss import (  # noqa: E402
     AssociativeEmbeddingLoss,
     MultiPersonHeatmapLoss,
@@ -24,6 +25,7 @@ from kpose.errors import AnnotationError, ConfigError, KposeError  # noqa: E402
 from kpose.evaluation import evaluate_coco  # noqa: E402
 from kpose.geometry import transform_points  # noqa: E402
 from kpose.keypoints import get_schema  # noqa: E402
+from kpose.tasks.bottomup import coco_results, fit_targets  # noqa: E402
 
 SIZE = (128, 128)
 
@@ -31,6 +33,11 @@ SIZE = (128, 128)
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory):
     return write_synthetic_coco(tmp_path_factory.mktemp("bu"), 6, seed=3, split="val")
+
+
+def decode(heatmaps: np.ndarray, tags: np.ndarray, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """People and scores of one image's maps at ``stride`` with the codec's defaults."""
+    return AssociativeEmbeddingCodec(HeatmapCodec(SIZE, stride)).decode(heatmaps, tags)
 
 
 def test_reader_keeps_every_person_and_masks_the_rest(synthetic, tmp_path) -> None:
@@ -184,7 +191,7 @@ def test_evaluation_chain_scores_ground_truth_maps_near_one(synthetic) -> None:
             maps, _ = encode_heatmaps(kps, w, (256, 256), 2)  # (P, 128, 128, K)
             owner = maps.argmax(axis=0)
             tags = (owner * 3.0).astype(np.float32)
-            people, scores = group_maps(maps.max(axis=0), tags, 2.0)
+            people, scores = decode(maps.max(axis=0), tags, 2)
             results += coco_results(people, scores, batch["matrix"][i], int(batch["image_id"][i]))
     metrics = evaluate_coco(results, synthetic.annotation_file, "coco")
     assert metrics["AP"] > 0.85
@@ -210,10 +217,10 @@ def test_loss_targets_grouped_with_perfect_tags_score_high(synthetic) -> None:
     for batch in make_bottomup_dataset(images, "coco", SIZE, 6, training=False).as_numpy_iterator():
         _, packed = fit_targets({key: tf.constant(value) for key, value in batch.items()})
         keypoints, weights, _ = loss.unpack(packed["heatmaps"])
-        maps = loss.render(keypoints, weights, stride=1).numpy()  # (B, 128, 128, K)
+        maps = loss.render(keypoints, weights, loss.codec_of(SIZE[0])).numpy()  # (B, 128, 128, K)
         assert maps.max() <= 1.0
         for i in range(len(maps)):
             tags = _nearest_person_tags(batch["keypoints"][i], batch["weights"][i], SIZE[0], 1)
-            people, scores = group_maps(maps[i], tags, 1.0)
+            people, scores = decode(maps[i], tags, 1)
             results += coco_results(people, scores, batch["matrix"][i], int(batch["image_id"][i]))
     assert evaluate_coco(results, synthetic.annotation_file, "coco")["AP"] > 0.7

@@ -15,14 +15,14 @@ keras = pytest.importorskip("keras")
 from kpose.benchmarks.demo import write_people_video  # noqa: E402
 from kpose.data.synthetic import render_image  # noqa: E402
 from kpose.errors import KposeError  # noqa: E402
-from kpose.export import export_model  # noqa: E402
+from kpose.tasks import export_model  # noqa: E402
 from kpose.export.graph import ExportError  # noqa: E402
 from kpose.geometry.crop_coordinates import keypoints_to_crop_pixels  # noqa: E402
 from kpose.keypoints import get_schema  # noqa: E402
 from kpose.models import create_model  # noqa: E402
 from kpose.runtime import BottomUpEstimator, open_backend  # noqa: E402
 from kpose.runtime.demo import DemoSettings, run_demo  # noqa: E402
-from kpose.runtime.grouping import find_candidates  # noqa: E402
+from kpose.codecs.associative_embedding import find_candidates  # noqa: E402
 
 from batchnorm_stats import set_batchnorm_statistics  # noqa: E402
 
@@ -149,16 +149,15 @@ def confident(model, tmp_path_factory):
 @pytest.mark.parametrize("fmt", ["tflite", "onnx"])
 def test_exported_file_evaluates_as_the_keras_model(confident, fmt, tmp_path) -> None:
     from kpose.data.synthetic import write_synthetic_coco
-    from kpose.engine.bottomup import evaluate_bottomup_file
     from kpose.engine.config import DatasetConfig
-    from kpose.engine.evaluate_exported import evaluate_exported_file
+    from kpose.tasks import evaluate
 
     keras_file, exported = confident
     val = write_synthetic_coco(tmp_path / "data", 3, seed=2, split="val", image_size=(160, 160))
     dataset = DatasetConfig(str(val.annotation_file), str(val.image_dir))
     schema = get_schema("coco")
-    want = evaluate_bottomup_file(keras_file, dataset, schema, results_file=tmp_path / "keras.json")
-    got = evaluate_exported_file(exported[fmt], dataset, schema, results_file=tmp_path / "file.json")
+    want = evaluate(keras_file, dataset, schema, flip_test=False, results_file=tmp_path / "keras.json")
+    got = evaluate(exported[fmt], dataset, schema, results_file=tmp_path / "file.json")
     keras_people = json.loads((tmp_path / "keras.json").read_text())
     file_people = json.loads((tmp_path / "file.json").read_text())
     assert len(keras_people) > 3  # people on every image, grouped the same way

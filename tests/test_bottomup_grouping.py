@@ -1,4 +1,4 @@
-"""Associative-embedding grouping (kpose.runtime.grouping) on hand-made heatmaps and tags."""
+"""The associative-embedding codec (kpose.codecs.associative_embedding) on hand-made heatmaps and tags."""
 
 from __future__ import annotations
 
@@ -8,16 +8,17 @@ import sys
 import numpy as np
 import pytest
 
-from kpose.codecs.gaussian import encode_heatmaps
-from kpose.errors import KposeError
-from kpose.runtime.grouping import (
+from kpose.codecs.associative_embedding import (
+    AssociativeEmbeddingCodec,
     find_candidates,
     flip_merge,
     group_people,
     heatmap_nms,
     log_parabola_offset,
-    nms_kernel_for_stride,
 )
+from kpose.codecs.gaussian import encode_heatmaps
+from kpose.codecs.heatmap import HeatmapCodec
+from kpose.errors import KposeError
 
 SIZE = (64, 64)
 
@@ -125,9 +126,9 @@ def test_log_parabola_offset_is_bounded_and_zero_without_a_peak() -> None:
 
 def test_heatmap_nms_keeps_separate_peaks_only() -> None:
     heatmaps, _ = render([{"keypoints": [(10, 10)], "tag": 0}, {"keypoints": [(30, 10)], "tag": 1}])
-    peaks = heatmap_nms(heatmaps, nms_kernel_for_stride(4))
+    peaks = heatmap_nms(heatmaps, HeatmapCodec(SIZE, 4).peak_window)
     assert np.count_nonzero(peaks) == 2
-    assert nms_kernel_for_stride(1) == 17 and nms_kernel_for_stride(2) == 9
+    assert [HeatmapCodec(SIZE, stride).peak_window for stride in (1, 2, 4)] == [17, 9, 5]
 
 
 def test_flip_merge_averages_mirrored_heatmaps_and_stacks_tags() -> None:
@@ -150,8 +151,8 @@ def test_bad_shapes_are_named() -> None:
         find_candidates(heatmaps, tags, top_k=0)
 
 
-def test_grouping_imports_no_tensorflow() -> None:
-    code = "import sys, kpose.runtime.grouping; assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules"
+def test_codec_imports_no_tensorflow() -> None:
+    code = "import sys, kpose.codecs.associative_embedding; assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -162,3 +163,15 @@ def test_top_k_candidates_per_keypoint_type(top_k: int) -> None:
     assert cands.scores.shape == (3, top_k)
     assert np.all((cands.scores > 0.9).sum(axis=1) == min(top_k, 2))
     assert np.all(np.diff(cands.scores, axis=1) <= 0)  # best first
+
+
+def test_codec_decode_is_candidates_then_grouping() -> None:
+    heatmaps, tags = render([A, B], stride=2, sigma=4.0)
+    codec = AssociativeEmbeddingCodec(HeatmapCodec((128, 128), 2), top_k=5, refine=False)
+    candidates = codec.candidates(heatmaps, tags)
+    np.testing.assert_array_equal(candidates.coords, find_candidates(heatmaps, tags, 2, 5, nms_kernel=9).coords)
+    people, scores = codec.decode(heatmaps, tags)
+    want = group_people(candidates, refine=False)
+    np.testing.assert_array_equal(people, want[0])
+    np.testing.assert_array_equal(scores, want[1])
+    assert len(people) == 2 and codec.nms_kernel == 9 and codec.num_candidates == 5

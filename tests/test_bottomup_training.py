@@ -1,4 +1,4 @@
-"""Bottom-up training through ``kpose.engine.fit.train`` (model.fit) on synthetic
+"""Bottom-up training through ``kpose.tasks.train`` (model.fit) on synthetic
 multi-person images, with the grouping-based COCO evaluation as validation."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from kpose.engine.config import (  # noqa: E402
     OptimizerConfig,
     TrainConfig,
 )
-from kpose.engine.fit import train  # noqa: E402
+from kpose.tasks import train  # noqa: E402
 from kpose.errors import ConfigError  # noqa: E402
 from kpose.cli.main import main  # noqa: E402
 from kpose.data.augment import AugmentConfig  # noqa: E402

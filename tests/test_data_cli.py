@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from kpose.cli import data_cmd
-from kpose.data.draw import draw_keypoints, make_grid
+from kpose.runtime.drawing import draw_keypoints, make_grid
 from kpose.keypoints import get_schema
 
 

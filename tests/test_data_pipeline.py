@@ -17,7 +17,7 @@ from kpose.data.coco import read_coco  # noqa: E402
 from kpose.data.images import JPEG, OTHER  # noqa: E402
 from kpose.data.pipeline import _decode, _decode_plan, make_topdown_dataset  # noqa: E402
 from kpose.data.synthetic import joint_colors, write_synthetic_coco  # noqa: E402
-from kpose.data.warp import warp_crop  # noqa: E402
+from kpose.geometry import warp_crop  # noqa: E402
 from kpose.errors import ConfigError, KposeError  # noqa: E402
 from kpose.keypoints import get_schema  # noqa: E402
 

@@ -15,8 +15,8 @@ from scipy.io import savemat
 
 from kpose.cli.main import main
 from kpose.data.mpii import read_mpii, write_mpii
-from kpose.data.prepare import prepare_dataset
-from kpose.data.prepare.config_file import write_dataset_config
+from kpose.prepare import prepare_dataset
+from kpose.prepare.config_file import write_dataset_config
 from kpose.data.synthetic import write_synthetic_coco
 from kpose.engine.config import load_config
 from kpose.errors import AnnotationError, ConfigError

@@ -212,8 +212,8 @@ def test_schema_sets_k_for_detections(tmp_path):
 
 def test_readers_synthetic_and_drawing_import_without_tensorflow():
     code = (
-        "import sys; import kpose.data, kpose.data.readers, kpose.data.synthetic, kpose.data.draw, "
-        "kpose.data.warp, kpose.data.images; print('tensorflow' in sys.modules)"
+        "import sys; import kpose.data, kpose.data.readers, kpose.data.synthetic, "
+        "kpose.geometry, kpose.runtime.drawing, kpose.data.images; print('tensorflow' in sys.modules)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"

@@ -68,7 +68,7 @@ def case(tmp_path_factory):
     people and their boxes, and the main environment's result."""
     pytest.importorskip("tensorflow")
     from kpose.data.synthetic import write_synthetic_coco
-    from kpose.export import export_model
+    from kpose.tasks import export_model
     from kpose.keypoints import get_schema
     from kpose.models import create_model
 

@@ -70,7 +70,7 @@ def test_bad_configs_fail_before_building(tmp_path, synth, override, message):
 
 def test_fit_evaluates_and_saves(tmp_path, synth, capsys):
     from kpose.cli.main import main
-    from kpose.engine.fit import train
+    from kpose.tasks import train
 
     config_path = write_config(tmp_path / "c.yaml", synth)
     config = load_config(config_path)
@@ -101,12 +101,14 @@ def test_fit_evaluates_and_saves(tmp_path, synth, capsys):
 
 
 def test_srpose_loss_weights_reach_every_output(tmp_path, synth):
-    from kpose.engine.fit import build_model, compile_model
+    from kpose.engine.training import build_model
     from kpose.keypoints import get_schema
+    from kpose.tasks import TopDown
 
     config = load_config(write_config(tmp_path / "c.yaml", synth, model={"name": "srpose_mobilenetv3_small", "input_size": [64, 64]}))
     model = build_model(config, get_schema("coco"))
-    compile_model(model, config, steps_per_epoch=2)
+    losses, weights = TopDown().losses(model, config)
+    model.compile(optimizer="adam", loss=losses, loss_weights=weights)
     names = ["lr_heatmaps", "sr1", "sr2", "sr3", "heatmaps"]
     assert set(model.output) == set(names)
     rng = np.random.default_rng(0)
@@ -118,12 +120,12 @@ def test_srpose_loss_weights_reach_every_output(tmp_path, synth):
     assert logs["loss"] == pytest.approx(sum(w * logs[f"{n}_loss"] for n, w in weights.items()), rel=1e-4)
     with pytest.raises(ConfigError, match="unknown output"):
         config.train.loss_weights = {"sr9": 1.0}
-        compile_model(model, config, steps_per_epoch=2)
+        TopDown().losses(model, config)
 
 
 @pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
 def test_mixed_precision_steps_keep_float32_outputs(tmp_path, synth, precision):
-    from kpose.engine.fit import train
+    from kpose.tasks import train
 
     config = load_config(write_config(tmp_path / "c.yaml", synth, **{"train.precision": precision, "data.val": None}))
     result = train(config)
@@ -180,7 +182,7 @@ def test_killed_run_resumes_from_its_backup(tmp_path, synth):
 def test_a_resumed_run_draws_a_stream_of_its_own(tmp_path, synth):
     """The epoch comes from Keras' backup (the older generation if the newer is unreadable);
     the seed follows from (train.seed, epoch): fresh runs keep train.seed."""
-    from kpose.engine.fit import stream_seed
+    from kpose.engine.training import stream_seed
 
     config = load_config(write_config(tmp_path / "c.yaml", synth, **{"train.seed": 7}))
     run = config.run_dir
@@ -203,7 +205,7 @@ import tensorflow as tf
 tf.config.set_logical_device_configuration(
     tf.config.list_physical_devices("CPU")[0], [tf.config.LogicalDeviceConfiguration()] * 2)
 from kpose.engine.config import load_config
-from kpose.engine.fit import train
+from kpose.tasks import train
 config = load_config(sys.argv[1])
 config.train.distribution = sys.argv[2]
 config.output_dir = sys.argv[3]

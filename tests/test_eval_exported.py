@@ -12,9 +12,9 @@ keras = pytest.importorskip("keras")
 from kpose.cli.main import main  # noqa: E402
 from kpose.data.synthetic import write_synthetic_coco  # noqa: E402
 from kpose.engine.config import DatasetConfig  # noqa: E402
-from kpose.engine.evaluate import evaluate_model_file  # noqa: E402
-from kpose.engine.evaluate_exported import evaluate_exported_file  # noqa: E402
-from kpose.export import ExportError, export_model  # noqa: E402
+from kpose.tasks import evaluate  # noqa: E402
+from kpose.export import ExportError  # noqa: E402
+from kpose.tasks import export_model  # noqa: E402
 from kpose.export.tflite import operator_names  # noqa: E402
 from kpose.keypoints import get_schema  # noqa: E402
 from kpose.metadata import read_metadata  # noqa: E402
@@ -97,11 +97,11 @@ def test_exported_file_is_scored_like_the_keras_model(workdir, tmp_path, capsys)
     dataset = DatasetConfig(str(data.annotation_file), str(data.image_dir))
     schema = get_schema("coco")
     keras_results, file_results = tmp_path / "keras.json", tmp_path / "file.json"
-    keras_stats = evaluate_model_file(
+    keras_stats = evaluate(
         root / "model.keras", dataset, schema, results_file=keras_results, flip_test=False, decoder="argmax"
     )
     exported = export_model(root / "model.keras", tmp_path / "pose.onnx", format="onnx", batch_size=None)
-    file_stats = evaluate_exported_file(exported, dataset, schema, results_file=file_results)
+    file_stats = evaluate(exported, dataset, schema, results_file=file_results)
     assert file_stats.keys() == keras_stats.keys()
     a, b = json.loads(keras_results.read_text()), json.loads(file_results.read_text())
     assert len(a) == len(b) > 0

@@ -10,7 +10,8 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from kpose.codecs import decoders  # noqa: E402
-from kpose.export import ExportError, export_model  # noqa: E402
+from kpose.export import ExportError  # noqa: E402
+from kpose.tasks import export_model  # noqa: E402
 from kpose.export.tflite import operator_names  # noqa: E402
 from kpose.keypoints import get_schema  # noqa: E402
 from kpose.metadata import read_metadata  # noqa: E402

@@ -8,7 +8,8 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from kpose.data.synthetic import write_synthetic_coco  # noqa: E402
-from kpose.export import QUANTIZATIONS, export_model  # noqa: E402
+from kpose.export import QUANTIZATIONS  # noqa: E402
+from kpose.tasks import export_model  # noqa: E402
 from kpose.metadata import read_metadata  # noqa: E402
 from kpose.models import create_model, list_models  # noqa: E402
 from kpose.runtime.backends import open_backend  # noqa: E402

@@ -339,7 +339,7 @@ def test_onnx_without_the_keypoints_output_is_refused(tmp_path, synth, good_run,
     """The file's kpose metadata lists ``keypoints``, its graph no longer has that output."""
     onnx = pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
-    from kpose.export import export_model
+    from kpose.tasks import export_model
     from kpose.metadata import read_metadata
 
     path = export_model(good_run["run"] / "best.keras", tmp_path / "pose.onnx", format="onnx")

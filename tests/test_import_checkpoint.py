@@ -126,7 +126,7 @@ def hrnet_checkpoint(tmp_path_factory):
 
 def test_cli_writes_a_model_that_exports_to_int8_and_runs_in_the_runtime(hrnet_checkpoint, tmp_path, capsys):
     from kpose.data.synthetic import write_synthetic_coco
-    from kpose.export import export_model
+    from kpose.tasks import export_model
     from kpose.metadata import read_metadata
     from kpose.runtime.backends import open_backend
 

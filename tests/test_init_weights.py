@@ -60,7 +60,7 @@ def test_another_backbone_is_refused_naming_the_file(topdown_file):
 
 
 def test_training_config_builds_from_init_from(topdown_file, tmp_path):
-    from kpose.engine.fit import build_model
+    from kpose.engine.training import build_model
 
     path, topdown = topdown_file
     config = {
@@ -84,7 +84,7 @@ def test_training_config_builds_from_init_from(topdown_file, tmp_path):
 def test_init_from_brings_the_input_normalization_its_weights_were_trained_with(tmp_path):
     """An imported PyTorch checkpoint normalizes as its code did (here BGR with RGB-ordered
     ImageNet statistics, as SimMRPose); a run started from it must feed its weights the same."""
-    from kpose.engine.fit import build_model
+    from kpose.engine.training import build_model
     from kpose.models import InputNormalization, input_normalization
 
     imported = InputNormalization((123.675, 116.28, 103.53), (58.395, 57.12, 57.375), bgr=True)

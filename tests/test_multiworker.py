@@ -66,7 +66,7 @@ def run_workers(workers: int, config: Path) -> str:
 @pytest.fixture(scope="module")
 def one_machine(synth, tmp_path_factory):
     """``model.fit`` on one device: the reference run."""
-    from kpose.engine.fit import train
+    from kpose.tasks import train
 
     return train(load_config(write_config(tmp_path_factory.mktemp("fit") / "c.yaml", synth, "default")))
 
@@ -101,7 +101,7 @@ def test_tf_config_roles_and_worker_data():
 
 
 def test_multi_worker_without_tf_config_is_a_config_error(tmp_path, synth, monkeypatch):
-    from kpose.engine.fit import train
+    from kpose.tasks import train
 
     monkeypatch.delenv("TF_CONFIG", raising=False)
     with pytest.raises(ConfigError, match="TF_CONFIG is not set"):
@@ -121,7 +121,7 @@ def test_one_worker_trains_the_model_fit_trains(tmp_path, synth, one_machine):
 @pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
 def test_one_worker_under_mixed_precision_trains_the_model_fit_trains(tmp_path, synth, precision):
     """The loop's loss scaling and float32 outputs under a mixed policy: fit's losses."""
-    from kpose.engine.fit import train
+    from kpose.tasks import train
 
     for folder in ("fit", "mw"):
         (tmp_path / folder).mkdir()

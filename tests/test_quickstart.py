@@ -6,7 +6,7 @@ pytest.importorskip("tensorflow")
 import keras  # noqa: E402
 
 from kpose.engine.config import load_config  # noqa: E402
-from kpose.engine.quickstart import QuickstartSettings, run_quickstart  # noqa: E402
+from kpose.quickstart import QuickstartSettings, run_quickstart  # noqa: E402
 
 
 def test_quickstart_generates_trains_evaluates_and_leaves_a_model(tmp_path):

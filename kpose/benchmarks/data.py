@@ -26,9 +26,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kpose.cli.data_cmd import parse_size
 from kpose.data.samples import PersonSamples
 from kpose.errors import ConfigError
+from kpose.utils.arguments import parse_size
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -61,7 +61,7 @@ def _plain_dataset(
     import tensorflow as tf
 
     from kpose import geometry
-    from kpose.data.warp import warp_crop
+    from kpose.geometry import warp_crop
 
     height, width = input_size
     rng = np.random.default_rng(0)

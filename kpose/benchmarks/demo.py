@@ -189,7 +189,7 @@ def _row(people: int, mode: str, r: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from kpose.cli.demo_cmd import quickstart_model
+    from kpose.api import quickstart_model
 
     model = args.model or quickstart_model()
     estimator = PoseEstimator(model, threads=args.threads)

@@ -163,14 +163,14 @@ def export_flavours(args: argparse.Namespace, folder: Path) -> list[Path]:
     import keras
 
     from kpose.data.synthetic import write_synthetic_coco
-    from kpose.export import export_model
+    from kpose.tasks import export_model
     from kpose.models import create_model
 
     if args.keras:
         model = args.keras
     else:
         keras.utils.set_random_seed(0)
-        from kpose.engine.quickstart import MODEL_NAME, QuickstartSettings
+        from kpose.quickstart import MODEL_NAME, QuickstartSettings
 
         name = args.model or MODEL_NAME
         options = QuickstartSettings().model_options if name == MODEL_NAME else {}

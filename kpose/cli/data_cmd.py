@@ -8,19 +8,9 @@ import tempfile
 from pathlib import Path
 
 from kpose.errors import ConfigError
+from kpose.utils.arguments import parse_size
 
-DATASETS = ("coco", "mpii", "crowdpose")  # kpose.data.prepare.DATASETS, not imported: it loads numpy
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """``"256x192"`` -> ``(256, 192)`` (height x width); an argparse ``type``."""
-    try:
-        height, width = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not HEIGHTxWIDTH, e.g. 256x192") from None
-    if min(height, width) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: height and width must be positive")
-    return height, width
+DATASETS = ("coco", "mpii", "crowdpose")  # kpose.prepare.DATASETS, not imported: it loads numpy
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -126,10 +116,10 @@ def _crop_grid(annotation_file: Path, image_dir: Path, args: argparse.Namespace)
     """``(h, w, 3)`` uint8 BGR grid of ``args.count`` pipeline crops with keypoints drawn."""
     import cv2
 
-    from kpose.data.draw import draw_keypoints, make_grid
     from kpose.data.pipeline import make_topdown_dataset
     from kpose.data.readers import read_samples
     from kpose.keypoints import get_schema
+    from kpose.runtime.drawing import draw_keypoints, make_grid
 
     schema = get_schema(args.schema)
     samples = read_samples(annotation_file, image_dir, schema, args.format)
@@ -148,8 +138,8 @@ def _crop_grid(annotation_file: Path, image_dir: Path, args: argparse.Namespace)
 
 
 def run_prepare(args: argparse.Namespace) -> int:
-    from kpose.data.prepare import prepare_dataset
-    from kpose.data.prepare.config_file import write_dataset_config
+    from kpose.prepare import prepare_dataset
+    from kpose.prepare.config_file import write_dataset_config
 
     if (args.config is None) != (args.output is None):
         raise ConfigError("--config and -o go together: the config to copy and where to write the copy")

@@ -15,38 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from kpose.api import QUICKSTART_DIR, QUICKSTART_EXPORT, quickstart_model
 from kpose.errors import KposeError
-
-# Where ``kpose quickstart`` writes (kpose.engine.quickstart.DEFAULT_DIR, not imported here:
-# that module pulls in TensorFlow).
-QUICKSTART_DIR = Path("runs/quickstart")
-QUICKSTART_EXPORT = "best_int8.tflite"
-
-
-def quickstart_model(run_dir: Path = QUICKSTART_DIR, log=print) -> Path:
-    """The quickstart's model as an int8 TFLite file, exporting ``best.keras`` if needed.
-
-    Raises:
-        KposeError: no quickstart model, or it needs exporting and TensorFlow is missing.
-    """
-    keras_file, exported = run_dir / "best.keras", run_dir / QUICKSTART_EXPORT
-    if exported.is_file() and (not keras_file.is_file() or exported.stat().st_mtime >= keras_file.stat().st_mtime):
-        return exported
-    if not keras_file.is_file():
-        raise KposeError(
-            f"--model not given and no quickstart model at {keras_file}: run `kpose quickstart` "
-            "or pass --model FILE.tflite|FILE.onnx"
-        )
-    try:
-        from kpose.export import export_model
-    except ImportError as exc:
-        raise KposeError(
-            f"--model not given: {keras_file} must be exported first, which needs TensorFlow ({exc}); "
-            f"run `kpose export` where it is installed, or pass --model FILE.tflite|FILE.onnx"
-        ) from exc
-    log(f"kpose demo: exporting {keras_file} to {exported} (int8, once; reused while newer)")
-    calibration = run_dir / "config.yaml"  # the quickstart's training config: its data calibrates
-    return Path(export_model(keras_file, exported, format="tflite", quantize="int8", calibration=calibration))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

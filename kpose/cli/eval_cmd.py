@@ -118,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
 def _model_dataset(args: argparse.Namespace) -> tuple[Any, str, Any]:
     """The split to evaluate a model on, its schema name and the eval settings (or None)."""
     from kpose.engine.config import DatasetConfig, load_config
+    from kpose.engine.datasets import require_head_boxes
 
     if args.root and not args.config:
         raise ConfigError("--root goes with --config: the folder that config's data paths are relative to")
@@ -138,17 +139,6 @@ def _model_dataset(args: argparse.Namespace) -> tuple[Any, str, Any]:
     return dataset, schema, config.eval if config else None
 
 
-def require_head_boxes(dataset: Any, schema: Any) -> None:
-    """An MPII split is scored by PCKh, which needs every person's head box: read it now and
-    fail naming the file and the ``head_box`` field, before a model is built or trained."""
-    if dataset.format != "mpii":
-        return
-    from kpose.data.mpii import read_mpii
-    from kpose.evaluation.mpii import check_head_boxes
-
-    check_head_boxes(read_mpii(dataset.annotations, dataset.images, schema).head_boxes, dataset.annotations)
-
-
 def require_finite(stats: dict[str, float], model: str, annotations: Any) -> None:
     """KposeError naming the model and the metric when an evaluation came out NaN."""
     nan = [name for name, value in stats.items() if math.isnan(value)]
@@ -160,56 +150,34 @@ def require_finite(stats: dict[str, float], model: str, annotations: Any) -> Non
 
 
 def run_model(args: argparse.Namespace) -> int:
-    """``kpose eval --model``: run a trained model on a dataset split and score it."""
-    from kpose.engine.evaluate import evaluate_model_file
+    """``kpose eval --model``: run a trained or exported model on a dataset split and score it.
+    An exported file runs as on a device (its own decoder and flip setting; ``--decoder`` /
+    ``--no-flip`` do not apply)."""
     from kpose.keypoints import get_schema
+    from kpose.metadata import read_metadata
+    from kpose.models import load_pose_model
+    from kpose.tasks import evaluate, task_of
 
     dataset, schema_name, eval_config = _model_dataset(args)
     schema = get_schema(schema_name)
-    if Path(args.model).suffix.lower() in (".tflite", ".onnx"):
-        return run_exported(args, dataset, schema)
+    exported = Path(args.model).suffix.lower() in (".tflite", ".onnx")
+    model = read_metadata(args.model) if exported else load_pose_model(args.model)
     flip = not args.no_flip and (eval_config.flip_test if eval_config else True)
-    from kpose.engine.bottomup import evaluate_bottomup_file, is_bottomup_model_file
-
-    if is_bottomup_model_file(args.model):  # whole images, grouping, no boxes
-        stats = evaluate_bottomup_file(
-            args.model, dataset, schema, flip_test=flip, results_file=Path(args.results_out) if args.results_out else None
-        )
-        require_finite(stats, args.model, dataset.annotations)
-        report(stats, as_json=args.json, title=f"{args.model} on {dataset.annotations} (bottom-up, flip test {'on' if flip else 'off'})")
-        return 0
     decoder = args.decoder or (eval_config.decoder if eval_config else "quarter")
-    stats = evaluate_model_file(
-        args.model, dataset, schema, flip_test=flip, decoder=decoder,
+    stats = evaluate(
+        args.model if exported else model, dataset, schema, flip_test=flip, decoder=decoder,
         results_file=Path(args.results_out) if args.results_out else None,
     )
     require_finite(stats, args.model, dataset.annotations)
-    title = (
-        f"{args.model} on {dataset.annotations} ({'detected' if dataset.boxes else 'ground-truth'} boxes, "
-        f"decoder {decoder}, flip test {'on' if flip else 'off'})"
-    )
-    report(stats, as_json=args.json, title=title)
-    return 0
-
-
-def run_exported(args: argparse.Namespace, dataset: Any, schema: Any) -> int:
-    """``kpose eval --model FILE.tflite|.onnx``: the file runs as on a device (its own
-    decoder and flip setting; ``--decoder`` / ``--no-flip`` do not apply)."""
-    from kpose.engine.evaluate_exported import evaluate_exported_file
-    from kpose.metadata import read_metadata
-    from kpose.runtime.bottomup import DECODER_NAME as BOTTOMUP
-
-    decoder = read_metadata(args.model).decoder
-    stats = evaluate_exported_file(
-        args.model, dataset, schema, results_file=Path(args.results_out) if args.results_out else None
-    )
-    require_finite(stats, args.model, dataset.annotations)
-    if decoder.get("name") == BOTTOMUP:
-        title = f"{args.model} on {dataset.annotations} (bottom-up: whole images, grouped in the runtime)"
+    boxes = "detected" if dataset.boxes else "ground-truth"
+    if exported:
+        decoder, flip = f"in-graph decoder {model.decoder.get('name')}", bool(model.decoder.get("flip_test"))
     else:
-        title = (
-            f"{args.model} on {dataset.annotations} ({'detected' if dataset.boxes else 'ground-truth'} boxes, "
-            f"in-graph decoder {decoder.get('name')}, flip test {'on' if decoder.get('flip_test') else 'off'})"
-        )
+        decoder = f"decoder {decoder}"
+    if task_of(model).name == "bottomup":
+        where = "grouped in the runtime" if exported else f"flip test {'on' if flip else 'off'}"
+        title = f"{args.model} on {dataset.annotations} (bottom-up: whole images, {where})"
+    else:
+        title = f"{args.model} on {dataset.annotations} ({boxes} boxes, {decoder}, flip test {'on' if flip else 'off'})"
     report(stats, as_json=args.json, title=title)
     return 0

@@ -59,8 +59,8 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from kpose.export import export_model
     from kpose.metadata import read_metadata
+    from kpose.tasks import export_model
 
     fmt = args.format or args.output.suffix.lower().lstrip(".") or "tflite"
     path = export_model(

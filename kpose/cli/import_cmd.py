@@ -13,8 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from kpose.cli.data_cmd import parse_size
 from kpose.errors import ConfigError
+from kpose.utils.arguments import parse_size
 
 
 def _option(text: str) -> tuple[str, Any]:

@@ -49,13 +49,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from kpose.cli.eval_cmd import require_head_boxes
     from kpose.engine.config import load_config
-    from kpose.engine.fit import train
+    from kpose.tasks import train
 
     config = load_config(args.config, root=args.root)
-    if config.data.val is not None:
-        require_head_boxes(config.data.val, config.data.schema)  # fail now, not at the first evaluation
     if args.epochs is not None:
         config.train.epochs = args.epochs
     if args.output_dir is not None:
@@ -69,7 +66,7 @@ def run_quickstart(args: argparse.Namespace) -> int:
     import json
     from dataclasses import replace
 
-    from kpose.engine.quickstart import QuickstartSettings, run_quickstart
+    from kpose.quickstart import QuickstartSettings, run_quickstart
     from kpose.utils.table import format_table
 
     settings = QuickstartSettings(out_dir=args.out)

@@ -14,7 +14,12 @@ from kpose.codecs.decoders import (
     refine_dark,
     refine_quarter,
 )
-from kpose.codecs.gaussian import SIGMA_AT_STRIDE_4, encode_heatmaps, heatmap_size, sigma_for_stride
+from kpose.codecs.gaussian import (
+    SIGMA_AT_STRIDE_4,
+    encode_heatmaps,
+    heatmap_size,
+    sigma_for_stride,
+)
 
 __all__ = [
     "DECODERS",

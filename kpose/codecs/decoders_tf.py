@@ -14,6 +14,9 @@ import tensorflow as tf
 from kpose.codecs.decoders import LOG_EPS, _check_kernel, decode_with, smoothing_matrix
 from kpose.codecs.gaussian import SIGMA_AT_STRIDE_4
 
+# Name scope of an exported graph's decoder ops: quantizers keep the ops under it in float32.
+DECODER_SCOPE = "kpose_decoder"
+
 
 def _argmax(values: tf.Tensor) -> tf.Tensor:
     return tf.math.argmax(values, axis=-1, output_type=tf.int32)

@@ -9,6 +9,8 @@ Shapes: ``B`` batch, ``K`` keypoints, heatmaps are channels-last ``(B, h, w, K)`
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from kpose.errors import ConfigError
@@ -20,6 +22,12 @@ SIGMA_AT_STRIDE_4 = 2.0
 def sigma_for_stride(stride: float, sigma_at_stride_4: float = SIGMA_AT_STRIDE_4) -> float:
     """Gaussian sigma in heatmap pixels for a heatmap at ``stride`` input pixels per pixel."""
     return sigma_at_stride_4 * 4.0 / stride
+
+
+def peak_window(sigma: float) -> int:
+    """The odd square window, heatmap pixels, that covers a Gaussian target's peak out to one
+    ``sigma`` on each side: the max-pool kernel of heatmap NMS (5 at sigma 2, 17 at sigma 8)."""
+    return 2 * math.ceil(sigma) + 1
 
 
 def heatmap_size(input_size: tuple[int, int], stride: int) -> tuple[int, int]:

@@ -10,7 +10,7 @@ Coordinates are MATLAB's (1-based) and become 0-based here. As in HRNet, the cen
 down by ``15 * s`` pixels and the person region is ``200 * s`` pixels square; the pipeline's
 1.25 padding then gives HRNet's ``1.25 * 200 * s`` crop. ``joints_vis`` is 1 for an annotated
 joint (seen or hidden), 0 for a missing one (whose joint is ``[-1, -1]``). PCKh needs
-``head_box``: ``kpose data prepare mpii`` writes it (:mod:`kpose.data.prepare.mpii`).
+``head_box``: ``kpose data prepare mpii`` writes it (:mod:`kpose.prepare.mpii`).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ size. The work is split in two stages:
   ``ratio`` (1, 2, 4, 8) when the region is at least that many times larger than the crop;
 * loading, per sample and in parallel: read the file, decode only that window of the JPEG
   at that ratio (``decode_and_crop_jpeg``; PNG and others are decoded whole) and warp it
-  with OpenCV (:func:`kpose.data.warp.warp_crop`, the warp a device runtime uses too).
+  with OpenCV (:func:`kpose.geometry.warp.warp_crop`, the warp a device runtime uses too).
 
 Images are probed once before anything is built (:func:`kpose.data.images.probe_samples`):
 missing and corrupt files are dropped and counted in the log. A file that still fails to
@@ -42,7 +42,7 @@ from kpose import geometry
 from kpose.data.augment import AugmentConfig, sample_regions
 from kpose.data.images import JPEG, probe_samples
 from kpose.data.samples import PersonSamples
-from kpose.data.warp import warp_crop
+from kpose.geometry import warp_crop
 from kpose.errors import ConfigError, KposeError
 from kpose.geometry import affine_tf
 from kpose.keypoints import KeypointSchema, get_schema

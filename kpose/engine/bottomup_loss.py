@@ -22,7 +22,7 @@ import keras
 import tensorflow as tf
 
 from kpose.codecs.gaussian import SIGMA_AT_STRIDE_4
-from kpose.codecs.gaussian_tf import encode_heatmaps
+from kpose.codecs.heatmap import HeatmapCodec
 from kpose.geometry import input_to_heatmap
 
 
@@ -53,11 +53,9 @@ class _PackedTargetLoss(keras.losses.Loss):
         mask = tf.reshape(y_true[:, p * k * 3 :], [-1, *self.input_size, 1])
         return people[..., :2], people[..., 2], mask
 
-    def stride_of(self, height: int) -> int:
-        stride = self.input_size[0] // height
-        if stride * height != self.input_size[0]:
-            raise ValueError(f"output height {height} does not divide input height {self.input_size[0]}")
-        return stride
+    def codec_of(self, height: int, sigma_at_stride_4: float = SIGMA_AT_STRIDE_4) -> HeatmapCodec:
+        """The heatmap codec of an output ``height`` pixels high."""
+        return HeatmapCodec.for_heatmap(self.input_size, height, sigma_at_stride_4)
 
     def get_config(self) -> dict:
         config = super().get_config()
@@ -73,7 +71,7 @@ class MultiPersonHeatmapLoss(_PackedTargetLoss):
 
     ``call(y_true packed, y_pred) -> (B,)``: per image, the mean over pixels and keypoints of
     ``mask * (pred - target)^2``; the mask is the input-resolution mask average-pooled to the
-    output's resolution. Sigma: ``sigma_at_stride_4 * 4 / stride`` heatmap pixels.
+    output's resolution. The targets are the output's :class:`~kpose.codecs.heatmap.HeatmapCodec`'s.
     """
 
     def __init__(self, input_size, max_people: int, num_keypoints: int,
@@ -81,23 +79,22 @@ class MultiPersonHeatmapLoss(_PackedTargetLoss):
         super().__init__(input_size, max_people, num_keypoints, name=name, **kwargs)
         self.sigma_at_stride_4 = float(sigma_at_stride_4)
 
-    def render(self, keypoints: tf.Tensor, weights: tf.Tensor, stride: int) -> tf.Tensor:
-        """``(B, h, w, K)`` target at ``stride``: per keypoint type the maximum over people of
+    def render(self, keypoints: tf.Tensor, weights: tf.Tensor, codec: HeatmapCodec) -> tf.Tensor:
+        """``(B, h, w, K)`` target of ``codec``: per keypoint type the maximum over people of
         their Gaussians (keypoints ``(B, P, K, 2)`` input pixels, weights ``(B, P, K)``)."""
-        sigma = self.sigma_at_stride_4 * 4.0 / stride
         target = None
         for p in range(self.max_people):  # a running maximum: no (B, h, w, P, K) tensor
-            person, _ = encode_heatmaps(keypoints[:, p], weights[:, p], self.input_size, stride, sigma)
+            person, _ = codec.encode_tf(keypoints[:, p], weights[:, p])
             target = person if target is None else tf.maximum(target, person)
         return target
 
     def call(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
         y_pred = tf.cast(y_pred, tf.float32)
         keypoints, weights, mask = self.unpack(y_true)
-        stride = self.stride_of(y_pred.shape[1])
-        target = self.render(keypoints, weights, stride)
-        if stride > 1:
-            mask = tf.nn.avg_pool2d(mask, stride, stride, "VALID")
+        codec = self.codec_of(y_pred.shape[1], self.sigma_at_stride_4)
+        target = self.render(keypoints, weights, codec)
+        if codec.stride > 1:
+            mask = tf.nn.avg_pool2d(mask, codec.stride, codec.stride, "VALID")
         return tf.reduce_mean(mask * tf.square(y_pred - target), axis=[1, 2, 3])
 
     def get_config(self) -> dict:
@@ -129,7 +126,7 @@ class AssociativeEmbeddingLoss(_PackedTargetLoss):
 
     def call(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
         keypoints, weights, _ = self.unpack(y_true)
-        tags = tags_at_keypoints(tf.cast(y_pred, tf.float32), keypoints, self.stride_of(y_pred.shape[1]))
+        tags = tags_at_keypoints(tf.cast(y_pred, tf.float32), keypoints, self.codec_of(y_pred.shape[1]).stride)
         count = tf.reduce_sum(weights, axis=2)  # (B, P)
         present = tf.cast(count > 0, tf.float32)
         mean = tf.reduce_sum(tags * weights, axis=2) / tf.maximum(count, 1.0)  # (B, P)

@@ -8,20 +8,21 @@ import json
 import logging
 import math
 from pathlib import Path
+from typing import Sequence
 
 import h5py
 import keras
 import numpy as np
 import tensorflow as tf
 
-from kpose.data.draw import draw_keypoints, make_grid
 from kpose.data.pipeline import DecodeLog
 from kpose.data.samples import PersonSamples
 from kpose.engine.config import Config
-from kpose.engine.evaluate import main_metric, score_predictions
+from kpose.engine.evaluate import score_predictions
 from kpose.engine.predict import make_predict_step, predict_dataset
 from kpose.errors import TrainingError
 from kpose.keypoints import KeypointSchema
+from kpose.runtime.drawing import draw_keypoints, make_grid
 
 log = logging.getLogger("kpose.train")
 
@@ -109,7 +110,7 @@ class LearningRateLogger(keras.callbacks.Callback):
 
 
 class StopOnNaN(keras.callbacks.TerminateOnNaN):
-    """Keras' TerminateOnNaN, plus a message that says what to try. :func:`kpose.engine.fit.train`
+    """Keras' TerminateOnNaN, plus a message that says what to try. :func:`kpose.engine.training.run_training`
     then fails the run and keeps the files of the last good epoch."""
 
     def on_batch_end(self, batch: int, logs: dict | None = None) -> None:
@@ -264,24 +265,32 @@ def resumed_epoch(run_dir: Path) -> int:
     return 0
 
 
+def topdown_evaluation(
+    config: Config, run_dir: Path, schema: KeypointSchema, dataset: tf.data.Dataset, samples: PersonSamples
+) -> list[keras.callbacks.Callback]:
+    """The validation callbacks of a top-down run: metrics every ``eval.every`` epochs, and
+    the first batch's predictions drawn into TensorBoard."""
+    sample_images = next(dataset.take(1).as_numpy_iterator())["image"][:8]
+    return [
+        EvaluateCallback(config, schema, dataset, samples),
+        PredictionImages(run_dir / "tensorboard", sample_images, schema, config.eval.every),
+    ]
+
+
 def training_callbacks(
     config: Config,
     run_dir: Path,
-    model: keras.Model,
-    schema: KeypointSchema,
-    val_dataset: tf.data.Dataset | None,
-    val_samples: PersonSamples | None,
     decode_log: DecodeLog,
+    evaluation: Sequence[keras.callbacks.Callback] = (),
+    monitor: str | None = None,
 ) -> list[keras.callbacks.Callback]:
-    """The callbacks of a run, in the order they must see the logs (the data check first: an
-    epoch without data stops the run before anything is evaluated or saved)."""
-    callbacks: list[keras.callbacks.Callback] = [DecodeCheck(decode_log), LearningRateLogger()]
-    if val_dataset is not None and val_samples is not None:
-        callbacks.append(EvaluateCallback(config, schema, val_dataset, val_samples))
-        monitor = f"val_{main_metric(config.data.val.format)}"
+    """The callbacks of a run, in the order they must see the logs: the data check first (an
+    epoch without data stops the run before anything is evaluated or saved), then the task's
+    ``evaluation`` callbacks, which add ``val_*`` metrics, and :class:`BestCheckpoint` on
+    ``monitor`` (without one, ``best.keras`` is the last model)."""
+    callbacks: list[keras.callbacks.Callback] = [DecodeCheck(decode_log), LearningRateLogger(), *evaluation]
+    if monitor is not None:
         callbacks.append(BestCheckpoint(run_dir, monitor))
-        sample_images = next(val_dataset.take(1).as_numpy_iterator())["image"][:8]
-        callbacks.append(PredictionImages(run_dir / "tensorboard", sample_images, schema, config.eval.every))
     callbacks += [
         StopOnNaN(),
         # two generations, so a kill while writing one falls back to the other

@@ -25,6 +25,7 @@ import yaml
 from kpose.data.augment import AugmentConfig
 from kpose.errors import ConfigError
 from kpose.keypoints import builtin_schema_names
+from kpose.models.backbones.base import IMAGENET
 from kpose.utils import dataclass_yaml
 from kpose.utils.dataclass_yaml import at_least, between, positive
 
@@ -126,7 +127,6 @@ class Config:
 SPLITS = ("train", "val")
 DATA_PATH_KEYS = ("annotations", "images", "boxes")
 SCHEMA_SUFFIXES = (".json", ".yaml", ".yml")
-IMAGENET = "imagenet"  # model.weights that names keras.applications' weights, not a file
 
 
 def _absolute(base: Path, value: str | Path) -> str:

@@ -21,6 +21,17 @@ def read_split(dataset: DatasetConfig, schema: KeypointSchema, with_boxes: bool 
     return read_samples(dataset.annotations, dataset.images, schema, format="mpii" if dataset.format == "mpii" else "coco")
 
 
+def require_head_boxes(dataset: DatasetConfig, schema: KeypointSchema | str) -> None:
+    """An MPII split is scored by PCKh, which needs every person's head box: read it now and
+    fail naming the file and the ``head_box`` field, before a model is built or trained."""
+    if dataset.format != "mpii":
+        return
+    from kpose.data.mpii import read_mpii
+    from kpose.evaluation.mpii import check_head_boxes
+
+    check_head_boxes(read_mpii(dataset.annotations, dataset.images, schema).head_boxes, dataset.annotations)
+
+
 def fit_inputs(output_names: list[str]):
     """Map a pipeline batch to ``(float image, {output: (B, K, 3) keypoints + weight})``."""
 

@@ -16,11 +16,14 @@ import numpy as np
 import tensorflow as tf
 
 from kpose.data.samples import PersonSamples
-from kpose.engine.config import DatasetConfig
-from kpose.engine.datasets import read_split
 from kpose.engine.predict import Predictions, make_predict_step, predict_dataset
-from kpose.errors import ConfigError, KposeError
-from kpose.evaluation import TopDownResults, evaluate_coco, evaluate_crowdpose, pck, pckh
+from kpose.evaluation import (
+    TopDownResults,
+    evaluate_coco,
+    evaluate_crowdpose,
+    pck,
+    pckh,
+)
 from kpose.keypoints import KeypointSchema
 
 
@@ -91,47 +94,3 @@ def evaluate_model(
 def main_metric(protocol: str) -> str:
     """The number that picks the best checkpoint: AP, or PCKh for MPII."""
     return "PCKh" if protocol == "mpii" else "AP"
-
-
-
-def load_pose_model(path: str | Path) -> keras.Model:
-    """A kpose ``.keras`` model, loaded in safe mode (kpose's layers are registered on import)."""
-    import kpose.models  # noqa: F401  (registers the custom layers)
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: model file not found")
-    try:
-        return keras.saving.load_model(path, compile=False, safe_mode=True)
-    except (ValueError, TypeError, OSError, KeyError) as exc:  # what Keras raises for foreign or unsafe files
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise KposeError(f"{path}: not a kpose model Keras can load in safe mode ({reason})") from None
-
-
-def evaluate_model_file(
-    model_path: str | Path,
-    dataset: DatasetConfig,
-    schema: KeypointSchema,
-    batch_size: int = 32,
-    results_file: Path | None = None,
-    **step_options: Any,
-) -> dict[str, float]:
-    """Evaluate a saved model on one dataset split (ground-truth boxes, or ``dataset.boxes``).
-
-    ``step_options`` go to :func:`evaluate_model` (``flip_test``, ``decoder``, ``kernel``, ...).
-    """
-    from kpose.data.pipeline import make_topdown_dataset
-
-    model = load_pose_model(model_path)
-    heatmaps = model.output["heatmaps"] if isinstance(model.output, dict) else model.output
-    if heatmaps.shape[-1] != schema.num_keypoints:
-        raise ConfigError(
-            f"{model_path} predicts {heatmaps.shape[-1]} keypoints but schema {schema.name!r} has "
-            f"{schema.num_keypoints}"
-        )
-    samples = read_split(dataset, schema, with_boxes=True)
-    input_size = tuple(model.input.shape[1:3])
-    data = make_topdown_dataset(samples, schema, input_size, batch_size, training=False)
-    return evaluate_model(
-        model, data, samples, schema, dataset.format, dataset.annotations, results_file, **step_options
-    )

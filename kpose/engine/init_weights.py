@@ -14,9 +14,8 @@ from typing import Iterator
 
 import keras
 
-from kpose.engine.evaluate import load_pose_model
 from kpose.errors import ConfigError
-from kpose.models import parse_model_name
+from kpose.models import load_pose_model, parse_model_name
 
 
 @dataclass

@@ -14,7 +14,7 @@ import keras
 import tensorflow as tf
 
 from kpose.codecs.gaussian import SIGMA_AT_STRIDE_4
-from kpose.codecs.gaussian_tf import encode_heatmaps
+from kpose.codecs.heatmap import HeatmapCodec
 
 
 @keras.saving.register_keras_serializable(package="kpose")
@@ -40,17 +40,10 @@ class HeatmapLoss(keras.losses.Loss):
         self.input_size = tuple(int(v) for v in input_size)
         self.sigma_at_stride_4 = float(sigma_at_stride_4)
 
-    def stride_of(self, heatmap_height: int) -> int:
-        stride = self.input_size[0] // heatmap_height
-        if stride * heatmap_height != self.input_size[0]:
-            raise ValueError(f"heatmap height {heatmap_height} does not divide input height {self.input_size[0]}")
-        return stride
-
     def call(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
         y_pred = tf.cast(y_pred, tf.float32)
-        stride = self.stride_of(y_pred.shape[1])
-        sigma = self.sigma_at_stride_4 * 4.0 / stride
-        target, weights = encode_heatmaps(y_true[..., :2], y_true[..., 2], self.input_size, stride, sigma)
+        codec = HeatmapCodec.for_heatmap(self.input_size, y_pred.shape[1], self.sigma_at_stride_4)
+        target, weights = codec.encode_tf(y_true[..., :2], y_true[..., 2])
         diff = (y_pred - target) * weights[:, None, None, :]
         return tf.reduce_mean(tf.square(diff), axis=[1, 2, 3])
 

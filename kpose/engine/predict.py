@@ -8,14 +8,21 @@ the exporter and the runtime use, so evaluation measures what ships.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import keras
 import numpy as np
 import tensorflow as tf
 
 from kpose.codecs import decoders_tf
 from kpose.codecs.gaussian import SIGMA_AT_STRIDE_4, sigma_for_stride
-from kpose.geometry import crop_matrix, heatmap_to_input, invert_affine, transform_points
+from kpose.geometry import (
+    crop_matrix,
+    heatmap_to_input,
+    invert_affine,
+    transform_points,
+)
 from kpose.keypoints import KeypointSchema
+from kpose.models import heatmap_output
 
 
 @dataclass
@@ -34,16 +41,6 @@ class Predictions:
     box_scores: np.ndarray
     areas: np.ndarray
     sample_index: np.ndarray
-
-
-def heatmap_output(model: keras.Model) -> keras.Model:
-    """The sub-graph of ``model`` that computes its final ``heatmaps`` output only."""
-    outputs = model.output
-    if isinstance(outputs, dict) and len(outputs) > 1:
-        return keras.Model(model.input, outputs["heatmaps"], name=f"{model.name}_heatmaps")
-    if isinstance(outputs, dict):
-        return keras.Model(model.input, outputs["heatmaps"], name=model.name)
-    return model
 
 
 def make_predict_step(

@@ -20,14 +20,13 @@ import tensorflow as tf
 
 from kpose import __version__
 from kpose.codecs import decoders_tf
-from kpose.engine.predict import heatmap_output
+from kpose.codecs.decoders_tf import DECODER_SCOPE
 from kpose.errors import KposeError
 from kpose.keypoints import KeypointSchema
 from kpose.metadata import ModelMetadata
+from kpose.models import heatmap_output
 
 NORMALIZATION_LAYER = "normalize"
-# Name scope of the decoder's ops: quantizers keep the ops under it in float32.
-DECODER_SCOPE = "kpose_decoder"
 
 
 class ExportError(KposeError):
@@ -62,19 +61,21 @@ def _all_layers(model: keras.Model) -> list[keras.layers.Layer]:
     return layers
 
 
-def float32_network(model: keras.Model) -> keras.Model:
-    """The inference network of ``model`` in float32: ``image (B, H, W, 3)`` 0..255 float ->
-    final heatmaps ``(B, h, w, K)``.
-
-    A model trained under ``mixed_float16`` / ``mixed_bfloat16`` is rebuilt from its config
-    with float32 policies and given the same (float32) weights.
-    """
-    network = heatmap_output(model)
+def float32_config_network(network: keras.Model) -> keras.Model:
+    """``network`` itself when every layer computes in float32, else a float32 rebuild: a
+    model trained under ``mixed_float16`` / ``mixed_bfloat16`` is rebuilt from its config with
+    float32 policies and given the same (float32) weights."""
     if all(layer.dtype_policy.name == "float32" for layer in _all_layers(network)):
         return network
     rebuilt = keras.Model.from_config(_float32_config(network.get_config()))
     rebuilt.set_weights(network.get_weights())
     return rebuilt
+
+
+def float32_network(model: keras.Model) -> keras.Model:
+    """The inference network of a top-down ``model`` in float32: ``image (B, H, W, 3)``
+    0..255 float -> final heatmaps ``(B, h, w, K)`` (:func:`float32_config_network`)."""
+    return float32_config_network(heatmap_output(model))
 
 
 def normalization_of(model: keras.Model) -> dict[str, Any]:

@@ -273,10 +273,11 @@ def _main(args: argparse.Namespace) -> int:
     import numpy as np
 
     from kpose.engine.config import load_config
-    from kpose.export.api import load_model, write_validated
     from kpose.export.calibration import calibration_crops, resolve_calibration
     from kpose.export.graph import float32_network, model_metadata, normalization_of, serving_graph
     from kpose.export.tflite import convert_tflite, with_metadata
+    from kpose.export.validate import validate_exported
+    from kpose.export.writer import load_model, write_validated
     from kpose.keypoints import get_schema
 
     if args.output.suffix != ".tflite":
@@ -304,7 +305,7 @@ def _main(args: argparse.Namespace) -> int:
     graph = serving_graph(qat_model, schema)
     metadata = model_metadata(keras_model, graph, schema, "qat")
     data = with_metadata(convert_tflite(graph, "qat"), metadata)
-    path = write_validated(data, args.output, metadata)
+    path = write_validated(data, args.output, metadata, validate_exported)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB): {network.name}, QAT int8; loaded and ran once")
     return 0
 

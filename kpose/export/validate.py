@@ -51,8 +51,11 @@ def check_contract(
 
 
 def validate_exported(path: str | Path, expected: ModelMetadata) -> dict[str, np.ndarray]:
-    """Run ``path`` once (:func:`run_exported`) and check the top-down contract: ``keypoints``
-    (B, K, 2), ``scores`` (B, K), optional ``heatmaps`` (B, h, w, K), float32.
+    """Run ``path`` once (:func:`run_exported`) and check its outputs against the contract its
+    metadata states (:meth:`~kpose.metadata.ModelMetadata.output_shapes`: top-down ``keypoints``
+    (B, K, 2), ``scores`` (B, K), optional ``heatmaps``; bottom-up ``candidates`` (B, K, M, 2),
+    ``candidate_scores`` and ``candidate_tags`` (B, K, M)), all float32, the first output
+    finite.
 
     Returns:
         The outputs of that run, by name.
@@ -61,9 +64,5 @@ def validate_exported(path: str | Path, expected: ModelMetadata) -> dict[str, np
         ExportError: the file does not load or run, or breaks the contract.
     """
     outputs, batch = run_exported(path, expected)
-    k = expected.keypoint_schema.num_keypoints
-    contract = {"keypoints": (batch, k, 2), "scores": (batch, k)}
-    if "heatmaps" in expected.outputs:
-        contract["heatmaps"] = (batch, *expected.heatmap_size, k)
-    check_contract(path, outputs, contract, "keypoints")
+    check_contract(path, outputs, expected.output_shapes(batch), expected.outputs[0])
     return outputs

@@ -1,4 +1,5 @@
-"""Boxes and affine crops (numpy; no TensorFlow). The TensorFlow twin is ``affine_tf``."""
+"""Boxes, affine crops and the crop warp (numpy and OpenCV; no TensorFlow). The TensorFlow
+twin of the affine maths is ``affine_tf``."""
 
 from kpose.geometry.affine import (
     DEFAULT_PADDING,
@@ -9,7 +10,11 @@ from kpose.geometry.affine import (
     invert_affine,
     transform_points,
 )
-from kpose.geometry.crop_coordinates import crop_pixels_to_keypoints, keypoints_to_crop_pixels
+from kpose.geometry.crop_coordinates import (
+    crop_pixels_to_keypoints,
+    keypoints_to_crop_pixels,
+)
+from kpose.geometry.warp import warp_crop
 
 __all__ = [
     "DEFAULT_PADDING",
@@ -21,4 +26,5 @@ __all__ = [
     "invert_affine",
     "keypoints_to_crop_pixels",
     "transform_points",
+    "warp_crop",
 ]

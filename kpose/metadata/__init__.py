@@ -19,15 +19,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kpose.metadata.contract import FORMAT_VERSION, METADATA_KEY, MetadataError, ModelMetadata
+from kpose.metadata.contract import (
+    BOTTOMUP,
+    FORMAT_VERSION,
+    METADATA_KEY,
+    TOPDOWN,
+    MetadataError,
+    ModelMetadata,
+)
 from kpose.metadata.onnx_file import metadata_from_props, read_onnx_metadata
 from kpose.metadata.tflite_file import read_tflite_metadata, tflite_metadata_entries
 
 __all__ = [
+    "BOTTOMUP",
     "FORMAT_VERSION",
     "METADATA_KEY",
     "MetadataError",
     "ModelMetadata",
+    "TOPDOWN",
     "metadata_from_props",
     "read_metadata",
     "read_onnx_metadata",

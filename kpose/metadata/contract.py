@@ -13,6 +13,8 @@ from kpose.errors import KposeError
 from kpose.keypoints import KeypointSchema, schema_from_dict
 
 METADATA_KEY = "kpose"
+# ``ModelMetadata.task`` values.
+TOPDOWN, BOTTOMUP = "topdown", "bottomup"
 FORMAT_VERSION = 1
 
 
@@ -62,6 +64,26 @@ class ModelMetadata:
     def keypoint_schema(self) -> KeypointSchema:
         """The schema as a :class:`KeypointSchema`."""
         return schema_from_dict(self.schema, source=f"metadata of {self.model_name}")
+
+    @property
+    def task(self) -> str:
+        """``"bottomup"`` for a file of keypoint candidates (decoder ``"bottomup"``: a whole
+        image in, people grouped on the device), else ``"topdown"`` (one crop per person)."""
+        return BOTTOMUP if self.decoder.get("name") == BOTTOMUP else TOPDOWN
+
+    def output_shapes(self, batch: int) -> dict[str, tuple[int, ...]]:
+        """The shape of each output for ``batch`` inputs (all float32): top-down ``keypoints``
+        ``(B, K, 2)``, ``scores`` ``(B, K)`` and optionally ``heatmaps`` ``(B, h, w, K)``;
+        bottom-up ``candidates`` ``(B, K, M, 2)``, ``candidate_scores`` and
+        ``candidate_tags`` ``(B, K, M)`` with ``M = decoder["top_k"]``."""
+        k = self.keypoint_schema.num_keypoints
+        if self.task == BOTTOMUP:
+            m = int(self.decoder["top_k"])
+            return {"candidates": (batch, k, m, 2), "candidate_scores": (batch, k, m), "candidate_tags": (batch, k, m)}
+        shapes = {"keypoints": (batch, k, 2), "scores": (batch, k)}
+        if "heatmaps" in self.outputs:
+            shapes["heatmaps"] = (batch, *self.heatmap_size, k)
+        return shapes
 
     def to_json(self) -> str:
         """The metadata as one JSON document (what the exporter embeds)."""

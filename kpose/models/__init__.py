@@ -4,17 +4,29 @@
 >>> deploy = inference_model(model)   # only the final SR head's ``heatmaps``
 """
 
-from kpose.models.backbones import BackboneSpec, InputNormalization, backbone_names, get_backbone
-from kpose.models.complexity import ModelProfile, count_macs, count_params, profile_model
+from kpose.models.backbones import (
+    BackboneSpec,
+    InputNormalization,
+    backbone_names,
+    get_backbone,
+)
+from kpose.models.complexity import (
+    ModelProfile,
+    count_macs,
+    count_params,
+    profile_model,
+)
 from kpose.models.factory import (
     check_input_size,
     create_model,
+    heatmap_output,
     inference_model,
     input_normalization,
     list_models,
     parse_model_name,
 )
 from kpose.models.layers import KeypointConv2D, KeypointPixelShuffle
+from kpose.models.saving import load_pose_model
 
 __all__ = [
     "BackboneSpec",
@@ -28,9 +40,11 @@ __all__ = [
     "count_params",
     "create_model",
     "get_backbone",
+    "heatmap_output",
     "inference_model",
     "input_normalization",
     "list_models",
+    "load_pose_model",
     "parse_model_name",
     "profile_model",
 ]

@@ -16,7 +16,12 @@ import keras
 
 from kpose.errors import ConfigError
 from kpose.keypoints import KeypointSchema, get_schema
-from kpose.models.backbones import BACKBONES, BackboneSpec, InputNormalization, get_backbone
+from kpose.models.backbones import (
+    BACKBONES,
+    BackboneSpec,
+    InputNormalization,
+    get_backbone,
+)
 from kpose.models.heads import HEADS, HeadSpec
 from kpose.models.layers import ImageNormalization
 
@@ -171,3 +176,15 @@ def inference_model(model: keras.Model) -> keras.Model:
     if len(kept) == len(outputs):
         return model
     return keras.Model(model.input, kept, name=model.name)
+
+
+def heatmap_output(model: keras.Model) -> keras.Model:
+    """The sub-graph of ``model`` that computes its final ``heatmaps`` output only, as a
+    single-output model ``image -> (B, h, w, K)`` (a model with one plain output is returned
+    as is)."""
+    outputs = model.output
+    if isinstance(outputs, dict) and len(outputs) > 1:
+        return keras.Model(model.input, outputs["heatmaps"], name=f"{model.name}_heatmaps")
+    if isinstance(outputs, dict):
+        return keras.Model(model.input, outputs["heatmaps"], name=model.name)
+    return model

@@ -10,23 +10,36 @@ onnxruntime); everything here runs on that alone. The pieces, in the order a fra
 * :mod:`~kpose.runtime.smoothing`: One-Euro filtering per track.
 * :mod:`~kpose.runtime.drawing`: skeletons, boxes, fps and latency overlay.
 * :mod:`~kpose.runtime.pipeline`: one frame through all of them, each stage timed.
-* :mod:`~kpose.runtime.grouping`, :mod:`~kpose.runtime.bottomup`: bottom-up models (every
-  person of a frame at once, no boxes): candidates grouped by associative embedding.
+* :mod:`~kpose.runtime.bottomup`: bottom-up models (every person of a frame at once, no
+  boxes): candidates grouped by associative embedding
+  (:mod:`kpose.codecs.associative_embedding`).
 """
 
 from kpose.runtime.backends import Backend, BackendError, open_backend
 from kpose.runtime.bottomup import BottomUpEstimator, BottomUpPipeline
-from kpose.runtime.boxes import BoxSource, DetectorError, FullFrame, HogDetector, Tracker
+from kpose.runtime.boxes import (
+    BoxSource,
+    DetectorError,
+    FullFrame,
+    HogDetector,
+    Tracker,
+)
 from kpose.runtime.drawing import draw_overlay, draw_people
 from kpose.runtime.estimator import ImageError, Person, PoseEstimator
-from kpose.runtime.grouping import Candidates, find_candidates, group_people
 from kpose.runtime.pipeline import FrameResult, PosePipeline
 from kpose.runtime.smoothing import KeypointSmoother, OneEuroFilter
-from kpose.runtime.video import PoseLog, VideoError, VideoSink, VideoSource, Window, read_pose_log
+from kpose.runtime.video import (
+    PoseLog,
+    VideoError,
+    VideoSink,
+    VideoSource,
+    Window,
+    read_pose_log,
+)
 
 __all__ = [
     "Backend", "BackendError", "open_backend",
-    "BottomUpEstimator", "BottomUpPipeline", "Candidates", "find_candidates", "group_people",
+    "BottomUpEstimator", "BottomUpPipeline",
     "BoxSource", "DetectorError", "FullFrame", "HogDetector", "Tracker",
     "draw_overlay", "draw_people",
     "ImageError", "Person", "PoseEstimator",

@@ -1,8 +1,10 @@
 """Bottom-up pose estimation with an exported model: every person of a frame, no detector.
 
-An exported bottom-up file (:mod:`kpose.export.bottomup`, metadata decoder ``"bottomup"``)
-takes the whole frame, resized and padded to its input size, and returns keypoint candidates
-with their scores and tags; :mod:`kpose.runtime.grouping` groups them into people here.
+An exported bottom-up file (:mod:`kpose.tasks.bottomup`, ``ModelMetadata.task ==
+"bottomup"``) takes the whole frame, resized and padded to its input size, and returns
+keypoint candidates with their scores and tags; the associative-embedding codec
+(:class:`~kpose.codecs.associative_embedding.AssociativeEmbeddingCodec`) groups them into
+people here.
 :class:`BottomUpPipeline` is :class:`~kpose.runtime.pipeline.PosePipeline`'s counterpart
 (same :class:`~kpose.runtime.pipeline.FrameResult`, stages timed), so ``kpose demo`` runs
 either. numpy and OpenCV only.
@@ -15,25 +17,31 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from kpose.data.warp import warp_crop
+from kpose.codecs.associative_embedding import (
+    DETECTION_THRESHOLD,
+    TAG_THRESHOLD,
+    AssociativeEmbeddingCodec,
+    Candidates,
+)
+from kpose.codecs.heatmap import HeatmapCodec
 from kpose.errors import KposeError
-from kpose.geometry.affine import box_to_center_scale, crop_matrix, invert_affine, transform_points
+from kpose.geometry import warp_crop
+from kpose.geometry.affine import (
+    box_to_center_scale,
+    crop_matrix,
+    invert_affine,
+    transform_points,
+)
 from kpose.geometry.crop_coordinates import keypoints_to_crop_pixels
 from kpose.keypoints import KeypointSchema
+from kpose.metadata import BOTTOMUP
 from kpose.runtime.backends import Backend, open_backend
 from kpose.runtime.boxes import box_iou
+from kpose.runtime.clock import StageClock
 from kpose.runtime.drawing import draw_people
 from kpose.runtime.estimator import Person, check_image
-from kpose.runtime.grouping import DETECTION_THRESHOLD, TAG_THRESHOLD, Candidates, group_people
-from kpose.runtime.pipeline import FrameResult, _Clock
+from kpose.runtime.pipeline import FrameResult
 from kpose.runtime.smoothing import KeypointSmoother
-
-DECODER_NAME = "bottomup"
-
-
-def is_bottomup_file(backend: Backend) -> bool:
-    """Whether an opened exported file is a bottom-up model (candidates, not keypoints)."""
-    return backend.metadata.decoder.get("name") == DECODER_NAME
 
 
 class BottomUpEstimator:
@@ -44,7 +52,7 @@ class BottomUpEstimator:
             opened :class:`Backend`.
         threads: interpreter CPU threads (None: the interpreter's default).
         detection_threshold, tag_threshold, refine, max_people: grouping settings
-            (:func:`kpose.runtime.grouping.group_people`).
+            (:func:`kpose.codecs.associative_embedding.group_people`).
 
     Raises:
         KposeError: the file is a top-down model.
@@ -60,15 +68,18 @@ class BottomUpEstimator:
         max_people: int | None = None,
     ):
         self.backend = model if isinstance(model, Backend) else open_backend(model, threads=threads)
-        if not is_bottomup_file(self.backend):
+        if self.backend.metadata.task != BOTTOMUP:
             raise KposeError(
                 f"{model}: a top-down model (outputs {list(self.backend.metadata.outputs)}); "
                 "bottom-up estimation needs a file exported from an ae_* / srhead_ae_* model"
             )
         self.metadata = self.backend.metadata
         self.schema: KeypointSchema = self.metadata.keypoint_schema
-        self.grouping = dict(
-            detection_threshold=detection_threshold, tag_threshold=tag_threshold, refine=refine, max_people=max_people
+        input_h, input_w = self.metadata.input_size
+        self.codec = AssociativeEmbeddingCodec(
+            HeatmapCodec.for_heatmap((input_h, input_w), self.metadata.heatmap_size[0]),
+            top_k=int(self.metadata.decoder["top_k"]), detection_threshold=detection_threshold,
+            tag_threshold=tag_threshold, refine=refine, max_people=max_people,
         )
 
     @property
@@ -100,7 +111,7 @@ class BottomUpEstimator:
     def group(self, candidates: Candidates, matrix: np.ndarray) -> list[Person]:
         """People from candidates, keypoints mapped to frame pixels; each person's box is the
         box of its keypoints."""
-        people, _ = group_people(candidates, **self.grouping)
+        people, _ = self.codec.group(candidates)
         if not len(people):
             return []
         keypoints = transform_points(people[..., :2].astype(np.float64), invert_affine(matrix)).astype(np.float32)
@@ -164,7 +175,7 @@ class BottomUpPipeline:
     def __call__(self, frame: np.ndarray, time_s: float) -> FrameResult:
         """Run one ``(H, W, 3)`` uint8 BGR frame taken at ``time_s`` seconds."""
         frame = check_image(frame, "frame")
-        clock = _Clock()
+        clock = StageClock()
         batch, matrix = self.estimator.prepare(frame)
         clock.lap("crop")
         candidates = self.estimator.infer(batch)

@@ -18,13 +18,18 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from kpose.data.warp import warp_crop
 from kpose.errors import KposeError
-from kpose.geometry.affine import DEFAULT_PADDING, box_to_center_scale, crop_matrix, invert_affine, transform_points
+from kpose.geometry import warp_crop
+from kpose.geometry.affine import (
+    DEFAULT_PADDING,
+    box_to_center_scale,
+    crop_matrix,
+    invert_affine,
+    transform_points,
+)
 from kpose.geometry.crop_coordinates import keypoints_to_crop_pixels
 from kpose.keypoints import KeypointSchema
 from kpose.runtime.backends import Backend, open_backend
-
 
 MAX_PYRAMID_LEVEL = 3
 

@@ -8,12 +8,12 @@ benchmark times the code the demo runs.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from kpose.runtime.boxes import BoxSource
+from kpose.runtime.clock import StageClock
 from kpose.runtime.drawing import draw_people
 from kpose.runtime.estimator import Person, PoseEstimator, check_boxes, check_image
 from kpose.runtime.smoothing import KeypointSmoother
@@ -35,19 +35,6 @@ class FrameResult:
     people: list[Person]
     image: np.ndarray | None
     timings_ms: dict[str, float] = field(default_factory=dict)
-
-
-class _Clock:
-    """Splits wall time into named laps (milliseconds)."""
-
-    def __init__(self) -> None:
-        self.laps: dict[str, float] = {}
-        self._last = time.perf_counter()
-
-    def lap(self, name: str) -> None:
-        now = time.perf_counter()
-        self.laps[name] = (now - self._last) * 1e3
-        self._last = now
 
 
 class PosePipeline:
@@ -81,7 +68,7 @@ class PosePipeline:
     def __call__(self, frame: np.ndarray, time_s: float) -> FrameResult:
         """Run one ``(H, W, 3)`` uint8 BGR frame taken at ``time_s`` seconds."""
         frame = check_image(frame, "frame")
-        clock = _Clock()
+        clock = StageClock()
         boxes = check_boxes(self.box_source.boxes(frame), "person boxes")
         clock.lap("boxes")
         crops, matrices = self.estimator.crop(frame, boxes)

@@ -28,10 +28,10 @@ def predict_val(model_path: Path, config_path: Path) -> tuple[object, list[tuple
     """The config, and ``(batch, {"heatmaps", "tags"})`` for every batch of its val split
     (the model runs once; both tables read these)."""
     from kpose.data.bottomup import make_bottomup_dataset
-    from kpose.engine.bottomup import read_images
     from kpose.engine.config import load_config
-    from kpose.engine.evaluate import load_pose_model
     from kpose.keypoints import get_schema
+    from kpose.models import load_pose_model
+    from kpose.tasks.bottomup import read_images
 
     config = load_config(config_path)
     schema = get_schema(config.data.schema)
@@ -49,9 +49,11 @@ def predict_val(model_path: Path, config_path: Path) -> tuple[object, list[tuple
 
 def swapped_output_ap(config, predictions: list[tuple[dict, dict]]) -> dict[str, dict[str, float]]:
     """COCO metrics on the config's val split (:func:`predict_val`) for each row of :data:`SOURCES`."""
+    from kpose.codecs.associative_embedding import AssociativeEmbeddingCodec
     from kpose.codecs.gaussian import encode_heatmaps
-    from kpose.engine.bottomup import coco_results, group_maps, score_results
+    from kpose.codecs.heatmap import HeatmapCodec
     from kpose.keypoints import get_schema
+    from kpose.tasks.bottomup import coco_results, score_results
 
     input_size = tuple(config.model.input_size)
     results: dict[str, list[dict]] = {name: [] for name in SOURCES}
@@ -65,10 +67,10 @@ def swapped_output_ap(config, predictions: list[tuple[dict, dict]]) -> dict[str,
             for name, (maps_from, tags_from) in SOURCES.items():
                 maps = predicted["heatmaps"][i] if maps_from == "pred" else true["heatmaps"]
                 tags = predicted["tags"][i] if tags_from == "pred" else true["tags"]
-                people, scores = group_maps(maps, tags, float(stride))
+                people, scores = AssociativeEmbeddingCodec(HeatmapCodec(input_size, stride)).decode(maps, tags)
                 results[name] += coco_results(people, scores, batch["matrix"][i], int(batch["image_id"][i]))
     schema = get_schema(config.data.schema)
-    return {name: score_results(rows, config.data.val.annotations, schema) for name, rows in results.items()}
+    return {name: score_results(rows, config.data.val, schema) for name, rows in results.items()}
 
 
 SIZES = {"small (< 32 px)": (0, 32), "medium (32-64 px)": (32, 64), "large (>= 64 px)": (64, np.inf)}
@@ -79,7 +81,7 @@ def keypoint_recall(config, predictions: list[tuple[dict, dict]]) -> dict[tuple[
     import json
 
     from kpose.geometry.affine import transform_points
-    from kpose.runtime.grouping import DETECTION_THRESHOLD, find_candidates
+    from kpose.codecs.associative_embedding import DETECTION_THRESHOLD, find_candidates
 
     people: dict[int, list[dict]] = {}
     for ann in json.loads(Path(config.data.val.annotations).read_text())["annotations"]:

@@ -15,9 +15,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from kpose.data.synthetic import write_synthetic_coco
-from kpose.engine.evaluate import evaluate_model_file
-from kpose.engine.fit import train
-from kpose.engine.quickstart import QuickstartSettings, quickstart_config
+from kpose.tasks import evaluate
+from kpose.tasks import train
+from kpose.quickstart import QuickstartSettings, quickstart_config
 from kpose.evaluation.coco import THRESHOLD_METRICS, evaluate_coco
 from kpose.keypoints import get_schema
 from kpose.models import parse_model_name
@@ -46,7 +46,7 @@ def compare(settings: QuickstartSettings, heads: list[str]) -> list[dict]:
         config.eval = replace(config.eval, flip_test=False, decoder="argmax")
         result = train(config)
         results_file = run.out_dir / "results.json"
-        pck = evaluate_model_file(
+        pck = evaluate(
             result.best_model, config.data.val, schema, flip_test=False, decoder="argmax", results_file=results_file
         )["PCK@0.1"]
         stats = evaluate_coco(results_file, val_set.annotation_file, schema, THRESHOLD_METRICS)

@@ -23,9 +23,8 @@ def crop_errors(model_path: Path, config_path: Path) -> dict[str, np.ndarray]:
     from kpose.data.pipeline import make_topdown_dataset
     from kpose.engine.config import load_config
     from kpose.engine.datasets import read_split
-    from kpose.engine.evaluate import load_pose_model
-    from kpose.engine.predict import heatmap_output
     from kpose.keypoints import get_schema
+    from kpose.models import heatmap_output, load_pose_model
 
     config = load_config(config_path)
     schema = get_schema(config.data.schema)

@@ -30,11 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     import tensorflow as tf
 
     from kpose.data.bottomup import make_bottomup_dataset
-    from kpose.engine.bottomup import compile_bottomup, fit_targets, read_images
     from kpose.engine.bottomup_loss import MultiPersonHeatmapLoss
     from kpose.engine.config import load_config
-    from kpose.engine.fit import build_model, make_optimizer
+    from kpose.engine.training import build_model, make_optimizer
     from kpose.keypoints import get_schema
+    from kpose.tasks.bottomup import BottomUp, fit_targets, read_images
 
     config = load_config(args.config)
     config.model = replace(config.model, options={**config.model.options, **args.options})
@@ -47,7 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     x, y = fit_targets(next(iter(dataset)))
     keras.utils.set_random_seed(config.train.seed)
     model = build_model(config, schema)
-    compile_bottomup(model, config, make_optimizer(config, config.train.steps_per_epoch or REPORT_EVERY))
+    losses, weights = BottomUp().losses(model, config)
+    model.compile(
+        optimizer=make_optimizer(config, config.train.steps_per_epoch or REPORT_EVERY), loss=losses, loss_weights=weights
+    )
     shape = tuple(model.output["heatmaps"].shape[1:])
     heatmap_loss = MultiPersonHeatmapLoss(
         config.model.input_size, config.data.max_people, shape[-1], sigma_at_stride_4=config.train.sigma

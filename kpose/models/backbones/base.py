@@ -96,7 +96,7 @@ class BackboneSpec:
 # ``Model.load_weights``): Keras 3 ``save_weights`` files, ``.keras`` model files, and legacy
 # HDF5 files such as the Keras-hosted ``resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5``.
 WEIGHTS_SUFFIXES = (".weights.h5", ".keras", ".h5", ".hdf5")
-IMAGENET = "imagenet"
+IMAGENET = "imagenet"  # the weights= value that names keras.applications' weights, not a file
 
 
 @dataclass(frozen=True, eq=False)

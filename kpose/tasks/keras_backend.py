@@ -19,7 +19,7 @@ from kpose.export.writer import ExportOptions, resolve_schema
 from kpose.keypoints import KeypointSchema
 from kpose.models import heatmap_output, load_pose_model
 from kpose.runtime.backends import Backend
-from kpose.tasks import task_of
+from kpose.tasks.select import task_of
 
 INTERPRETER = "tensorflow"
 

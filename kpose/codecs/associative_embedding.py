@@ -1,32 +1,39 @@
-"""Bottom-up grouping by associative embedding (Newell et al., 2017), in numpy.
+"""The associative-embedding codec (Newell et al., 2017): heatmaps and tags <-> people, numpy.
 
 A bottom-up model predicts, for a whole image, heatmaps ``(h, w, K)`` with one peak per person
 and keypoint type, and tags ``(h, w, K)`` (or ``(h, w, K, D)`` after a flip test): the
 keypoints of one person carry similar tags, those of different people dissimilar ones.
-Grouping turns them into people in three steps:
+Decoding turns them into people in three steps:
 
 1. :func:`find_candidates`: heatmap NMS (a max-pool keeps local maxima), the ``top_k`` peaks
    per keypoint type, each moved to the sub-pixel peak of a Gaussian through it and its
    neighbours ("adjust": :func:`log_parabola_offset`; the papers' code moves a quarter pixel
    toward the higher neighbour, 0.01 AP lower here), with its score and its tag. The
-   exported graph computes exactly these candidates.
+   exported graph computes exactly these candidates
+   (:func:`kpose.codecs.associative_embedding_tf.find_candidates`).
 2. :func:`group_candidates`: keypoint types one at a time; each candidate above the detection
    threshold joins the person whose mean tag is nearest (cost ``round(distance) * 100 -
    score``, greedy, within ``tag_threshold``) or starts a new person.
 3. :func:`refine_people` ("refine"): a person's missing keypoint takes the candidate of
    that type whose tag is nearest the person's tag, so every person has K keypoints.
 
-Only numpy: it runs on a device, behind :mod:`~kpose.runtime.backends`.
+:class:`AssociativeEmbeddingCodec` holds the settings (its heatmap side is a
+:class:`~kpose.codecs.heatmap.HeatmapCodec`, whose peak window is the NMS kernel) and is what
+evaluation, export and the device runtime use. The training targets are rendered by the
+losses (:mod:`kpose.engine.bottomup_loss`) with the same heatmap codec. Only numpy: it runs on
+a device.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from kpose.codecs.decoders import LOG_EPS, flip_back
+from kpose.codecs.gaussian import peak_window, sigma_for_stride
+from kpose.codecs.heatmap import HeatmapCodec
 from kpose.errors import KposeError
 from kpose.geometry.affine import heatmap_to_input
 
@@ -35,12 +42,6 @@ DETECTION_THRESHOLD = 0.1
 TAG_THRESHOLD = 1.0
 # matching cost: tag distance rounded to whole units first, then heatmap score (as MMPose)
 _TAG_COST = 100.0
-
-
-def nms_kernel_for_stride(stride: float) -> int:
-    """Odd max-pool kernel covering a Gaussian target (sigma 2 at stride 4, 8 at stride 1):
-    5 at stride 4, 9 at stride 2, 17 at stride 1."""
-    return 2 * int(np.ceil(8.0 / stride)) + 1
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,8 @@ def find_candidates(
         tags: ``(h, w, K)`` or ``(h, w, K, D)``.
         stride: input pixels per heatmap pixel (coordinates come back in input pixels).
         top_k: M, candidates per keypoint type (the most people an image can hold).
-        nms_kernel: odd max-pool kernel; default :func:`nms_kernel_for_stride`.
+        nms_kernel: odd max-pool kernel; default: the peak window of a default-sigma
+            target at ``stride`` (:func:`~kpose.codecs.gaussian.peak_window`).
 
     Returns:
         :class:`Candidates`, best first per keypoint type.
@@ -128,7 +130,7 @@ def find_candidates(
     if top_k < 1:
         raise KposeError(f"find_candidates: top_k must be >= 1, got {top_k}")
     h, w, k = heatmaps.shape
-    peaks = heatmap_nms(heatmaps, nms_kernel or nms_kernel_for_stride(stride))
+    peaks = heatmap_nms(heatmaps, nms_kernel or peak_window(sigma_for_stride(stride)))
     flat = peaks.reshape(h * w, k).T  # (K, h*w)
     m = min(top_k, h * w)
     best = np.argsort(-flat, axis=1, kind="stable")[:, :m]  # (K, M)
@@ -257,3 +259,57 @@ def flip_merge(
     back = flip_back(np.stack([flipped_heatmaps, flipped_tags]), flip_index)
     merged = 0.5 * (np.asarray(heatmaps, np.float32) + back[0])
     return merged.astype(np.float32), np.stack([tags, back[1]], axis=-1).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class AssociativeEmbeddingCodec:
+    """Heatmaps and tags of a whole image <-> people, with one set of settings.
+
+    Attributes:
+        heatmap: the heatmap side (input size, stride, sigma); its peak window is the NMS
+            kernel.
+        top_k: candidates per keypoint type (the most people an image can hold).
+        detection_threshold, tag_threshold, refine, max_people: grouping settings
+            (:func:`group_people`).
+    """
+
+    heatmap: HeatmapCodec
+    top_k: int = TOP_K
+    detection_threshold: float = DETECTION_THRESHOLD
+    tag_threshold: float = TAG_THRESHOLD
+    refine: bool = True
+    max_people: int | None = None
+
+    @property
+    def nms_kernel(self) -> int:
+        """The max-pool kernel of heatmap NMS, heatmap pixels."""
+        return self.heatmap.peak_window
+
+    @property
+    def num_candidates(self) -> int:
+        """M, candidates per keypoint type: ``top_k``, or every pixel of a smaller map."""
+        h, w = self.heatmap.heatmap_size
+        return min(self.top_k, h * w)
+
+    def candidates(self, heatmaps: np.ndarray, tags: np.ndarray) -> Candidates:
+        """One image's ``(h, w, K)`` heatmaps and ``(h, w, K[, D])`` tags -> candidates in
+        input pixels (:func:`find_candidates`)."""
+        return find_candidates(heatmaps, tags, self.heatmap.stride, self.top_k, self.nms_kernel)
+
+    def candidates_tf(self, heatmaps: Any, tags: Any) -> dict[str, Any]:
+        """TensorFlow twin of :meth:`candidates` on a batch ``(B, h, w, K)``, builtin ops only,
+        coordinates normalized to the input
+        (:func:`kpose.codecs.associative_embedding_tf.find_candidates`)."""
+        from kpose.codecs import associative_embedding_tf
+
+        return associative_embedding_tf.find_candidates(heatmaps, tags, self.top_k, self.nms_kernel)
+
+    def group(self, candidates: Candidates) -> tuple[np.ndarray, np.ndarray]:
+        """People ``(N, K, 3)`` (x, y input pixels, score) and their scores ``(N,)``, best
+        first (:func:`group_people`)."""
+        return group_people(candidates, self.detection_threshold, self.tag_threshold, self.refine, self.max_people)
+
+    def decode(self, heatmaps: np.ndarray, tags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One image's heatmaps and tags -> people and scores: :meth:`candidates`, then
+        :meth:`group`."""
+        return self.group(self.candidates(heatmaps, tags))

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from kpose.data.prepare.layout import load_matlab
+from kpose.prepare.layout import load_matlab
 from kpose.errors import AnnotationError
 
 NUM_JOINTS = 16

@@ -2,7 +2,7 @@
 
 The copy keeps every key of the original as written (the leading comment lines too) and sets
 ``root`` to the prepared folder, absolute, and ``data.train`` / ``data.val`` to the files
-:func:`~kpose.data.prepare.prepare_dataset` found, relative to it. A val split configured with
+:func:`~kpose.prepare.prepare_dataset` found, relative to it. A val split configured with
 detected ``boxes`` keeps them when the dataset has them and falls back to ground-truth boxes
 otherwise; a split configured without keeps ground-truth boxes. The copy is loaded back with
 :func:`kpose.engine.config.load_config`, so every path in it is known to exist.
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from kpose.data.prepare.layout import PreparedDataset
+from kpose.prepare.layout import PreparedDataset
 from kpose.errors import ConfigError
 
 

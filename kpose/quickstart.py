@@ -13,11 +13,20 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kpose.api import QUICKSTART_DIR
 from kpose.data.augment import AugmentConfig
 from kpose.data.synthetic import SyntheticSet, write_synthetic_coco
-from kpose.engine.config import Config, DataConfig, DatasetConfig, EvalConfig, ModelConfig, OptimizerConfig, TrainConfig
+from kpose.engine.config import (
+    Config,
+    DataConfig,
+    DatasetConfig,
+    EvalConfig,
+    ModelConfig,
+    OptimizerConfig,
+    TrainConfig,
+)
 
-DEFAULT_DIR = Path("runs/quickstart")
+DEFAULT_DIR = QUICKSTART_DIR
 MODEL_NAME = "srhead_mobilenetv3_large"
 
 
@@ -83,9 +92,7 @@ def quickstart_config(settings: QuickstartSettings, train: SyntheticSet, val: Sy
 def run_quickstart(settings: QuickstartSettings) -> tuple[Config, dict[str, float], float]:
     """Generate the data, train, evaluate the best model; returns the config, the metrics on
     the synthetic val set (ground-truth boxes) and the wall time in seconds."""
-    from kpose.engine.evaluate import evaluate_model_file
-    from kpose.engine.fit import train
-    from kpose.keypoints import get_schema
+    from kpose.tasks import evaluate, train
 
     start = time.perf_counter()
     data_dir = settings.out_dir / "data"
@@ -93,8 +100,8 @@ def run_quickstart(settings: QuickstartSettings) -> tuple[Config, dict[str, floa
     val_set = write_synthetic_coco(data_dir, settings.val_images, seed=settings.seed, split="val")
     config = quickstart_config(settings, train_set, val_set)
     result = train(config, overwrite=True)  # the data was just written anew: so is the run
-    metrics = evaluate_model_file(
-        result.best_model, config.data.val, get_schema("coco"), decoder=config.eval.decoder,
+    metrics = evaluate(
+        result.best_model, config.data.val, "coco", decoder=config.eval.decoder,
         flip_test=config.eval.flip_test,
     )
     return config, metrics, time.perf_counter() - start

@@ -21,7 +21,7 @@ from functools import partial
 from pathlib import Path
 
 from kpose.data.coco import read_crowdpose
-from kpose.data.prepare.layout import Log, Need, PreparedDataset, check_boxes, check_split, first_existing, require
+from kpose.prepare.layout import Log, Need, PreparedDataset, check_boxes, check_split, first_existing, require
 from kpose.errors import ConfigError
 
 URL = "https://github.com/Jeff-sjtu/CrowdPose"

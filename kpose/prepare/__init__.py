@@ -1,9 +1,9 @@
 """``kpose data prepare``: check a downloaded COCO, MPII or CrowdPose folder and make it
 ready for the configs in ``training/configs``.
 
-One module per dataset (:mod:`~kpose.data.prepare.coco`, :mod:`~kpose.data.prepare.mpii`,
-:mod:`~kpose.data.prepare.crowdpose`) states its layout and the URLs its files come from;
-:mod:`~kpose.data.prepare.layout` holds the shared checks and :mod:`~kpose.data.prepare.config_file`
+One module per dataset (:mod:`~kpose.prepare.coco`, :mod:`~kpose.prepare.mpii`,
+:mod:`~kpose.prepare.crowdpose`) states its layout and the URLs its files come from;
+:mod:`~kpose.prepare.layout` holds the shared checks and :mod:`~kpose.prepare.config_file`
 writes a config whose data paths point at a prepared folder. No TensorFlow.
 """
 
@@ -12,10 +12,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from kpose.data.prepare.coco import prepare_coco
-from kpose.data.prepare.crowdpose import prepare_crowdpose
-from kpose.data.prepare.layout import Log, PreparedDataset, PreparedSplit
-from kpose.data.prepare.mpii import VAL_EVERY, prepare_mpii
+from kpose.prepare.coco import prepare_coco
+from kpose.prepare.crowdpose import prepare_crowdpose
+from kpose.prepare.layout import Log, PreparedDataset, PreparedSplit
+from kpose.prepare.mpii import VAL_EVERY, prepare_mpii
 from kpose.errors import ConfigError
 
 DATASETS = ("coco", "mpii", "crowdpose")

@@ -1,10 +1,9 @@
-"""``kpose train``: config in, ``model.fit`` on ``tf.data``, best checkpoint out.
+"""Training machinery both tasks share: strategy, model, optimizer, ``fit``, the run directory.
 
-Order of work: validate the config (paths included), make the distribution strategy, read
-the annotations, build the model under the strategy, compile with one
-:class:`~kpose.engine.losses.HeatmapLoss` per output, build the pipelines and fit with the
-callbacks of :mod:`kpose.engine.callbacks` (on several machines, ``multi_worker``, the loop
-of :mod:`kpose.engine.multiworker` instead of ``fit``). A run directory holds everything a
+:func:`run_training` is the order of work of ``kpose train``: validate the config, make the
+distribution strategy, prepare the run directory, then call the task's ``fit`` (which reads
+the data, builds and compiles the model under the strategy and fits it; see
+:mod:`kpose.tasks`), check what it trained and save it. A run directory holds everything a
 run writes (on several machines, the chief's; worker ``i`` writes to ``RUN/worker-i``)::
 
     RUN/config.yaml         the resolved config
@@ -26,29 +25,23 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Mapping
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from kpose.data.pipeline import DecodeLog, make_topdown_dataset
-from kpose.data.samples import PersonSamples
 from kpose.engine import callbacks as cb
 from kpose.engine import multiworker
 from kpose.engine.config import Config, write_config
-from kpose.engine.datasets import fit_inputs, read_split
-from kpose.engine.evaluate import load_pose_model
 from kpose.engine.init_weights import init_from_model
-from kpose.engine.losses import HeatmapLoss
 from kpose.engine.schedules import WarmupMultiStep
 from kpose.errors import ConfigError, TrainingError
 from kpose.keypoints import KeypointSchema, get_schema
-from kpose.models import create_model, input_normalization, parse_model_name
+from kpose.models import create_model, input_normalization, load_pose_model
 
-# SRPose's low-resolution heatmaps are supervised with a tiny weight, 1e-4, as in the SR-head paper's code.
-DEFAULT_LOSS_WEIGHTS = {"lr_heatmaps": 1e-4}
-
+# A task's fit: (config, schema, strategy, run_dir) -> the trained model and its history.
+FitFunction = Callable[[Config, KeypointSchema, tf.distribute.Strategy, Path], tuple[keras.Model, keras.callbacks.History]]
 
 @dataclass
 class TrainResult:
@@ -77,11 +70,18 @@ def make_strategy(kind: str) -> tuple[tf.distribute.Strategy, multiworker.Worker
     raise ConfigError(f"train.distribution: unknown strategy {kind!r}")
 
 
-def loss_weights_for(outputs: list[str], configured: dict[str, float]) -> dict[str, float]:
+def loss_weights_for(
+    outputs: list[str], configured: Mapping[str, float], defaults: Mapping[str, float]
+) -> dict[str, float]:
+    """The loss weight of each output: ``train.loss_weights``, else the task's default, else 1.
+
+    Raises:
+        ConfigError: ``configured`` names an output the model does not have.
+    """
     unknown = sorted(set(configured) - set(outputs))
     if unknown:
         raise ConfigError(f"train.loss_weights: unknown output(s) {unknown}; the model's outputs are {outputs}")
-    return {name: configured.get(name, DEFAULT_LOSS_WEIGHTS.get(name, 1.0)) for name in outputs}
+    return {name: configured.get(name, defaults.get(name, 1.0)) for name in outputs}
 
 
 def build_model(config: Config, schema: KeypointSchema) -> keras.Model:
@@ -111,22 +111,6 @@ def make_optimizer(config: Config, steps_per_epoch: int) -> keras.optimizers.Opt
     if opt.name == "adamw":
         return keras.optimizers.AdamW(weight_decay=opt.weight_decay, **kwargs)
     return keras.optimizers.Adam(**kwargs)
-
-
-def heatmap_losses(model: keras.Model, config: Config) -> tuple[dict[str, HeatmapLoss], dict[str, float]]:
-    """A :class:`HeatmapLoss` per model output, and its weight."""
-    outputs = list(model.output)
-    loss = HeatmapLoss(config.model.input_size, config.train.sigma)
-    return {name: loss for name in outputs}, loss_weights_for(outputs, config.train.loss_weights)
-
-
-def compile_model(model: keras.Model, config: Config, steps_per_epoch: int) -> None:
-    """Adam(W) with the warmup multi-step schedule, and a heatmap loss per output."""
-    losses, weights = heatmap_losses(model, config)
-    model.compile(
-        optimizer=make_optimizer(config, steps_per_epoch), loss=losses, loss_weights=weights,
-        jit_compile=config.train.jit_compile,
-    )
 
 
 def check_batch_size(config: Config, strategy: tf.distribute.Strategy) -> int:
@@ -170,49 +154,6 @@ def fit_epochs(
     )
 
 
-def _fit_topdown(
-    config: Config, schema: KeypointSchema, strategy: tf.distribute.Strategy, run_dir: Path
-) -> tuple[keras.Model, keras.callbacks.History]:
-    """Person crops: read, build, compile and ``model.fit`` (on several machines, the loop of
-    :func:`kpose.engine.multiworker.fit_epochs`)."""
-    train_samples = read_split(config.data.train, schema)
-    val_samples = read_split(config.data.val, schema, with_boxes=True) if config.data.val else None
-    batch = check_batch_size(config, strategy)
-    decode_log = DecodeLog(train_samples.source)
-    steps_per_epoch = config.train.steps_per_epoch or max(1, len(train_samples) // batch)
-    with strategy.scope():
-        model = build_model(config, schema)
-        compile_model(model, config, steps_per_epoch)
-    outputs = list(model.output)
-
-    def train_dataset(samples: PersonSamples, batch_size: int, seed: int) -> tf.data.Dataset:
-        """Repeated batches of ``(image, {output: keypoints})``, so an epoch is a number of steps
-        (the seed still draws anew every pass)."""
-        dataset = make_topdown_dataset(
-            samples, schema, config.model.input_size, batch_size, training=True, seed=seed,
-            cache=config.data.cache, augment=config.data.augment, decode_log=decode_log,
-        )
-        return dataset.repeat().map(fit_inputs(outputs), num_parallel_calls=tf.data.AUTOTUNE)
-
-    seed = stream_seed(config, run_dir)
-    val_ds = None
-    if val_samples is not None:
-        val_ds = make_topdown_dataset(
-            val_samples, schema, config.model.input_size, config.eval.batch_size, training=False,
-            cache=config.data.cache,
-        )
-    callbacks = cb.training_callbacks(config, run_dir, model, schema, val_ds, val_samples, decode_log)
-    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        history = multiworker.fit_epochs(
-            model, multiworker.distributed_dataset(strategy, train_dataset, train_samples, batch, seed), strategy,
-            *heatmap_losses(model, config), config.train.epochs, steps_per_epoch, callbacks, run_dir,
-            fit_verbosity(),
-        )
-    else:
-        history = fit_epochs(model, train_dataset(train_samples, batch, seed), config, steps_per_epoch, callbacks)
-    return model, history
-
-
 def prepare_run_dir(run_dir: Path, overwrite: bool = False) -> Path:
     """Create the run directory; a finished run there is refused, or with ``overwrite`` its
     log is cleared so that it trains again from scratch.
@@ -250,25 +191,20 @@ def check_trained(model: keras.Model, history: keras.callbacks.History) -> None:
     )
 
 
-def train(config: Config, overwrite: bool = False) -> TrainResult:
-    """Train as ``config`` says; resumes from ``RUN/backup`` if a previous run was cut short.
-    A bottom-up model (``ae_*``, ``srhead_ae_*``) trains on whole images
-    (:func:`kpose.engine.bottomup.fit_bottomup`). With ``train.distribution: multi_worker``
-    this process is one worker of ``TF_CONFIG``'s cluster, and every worker runs it.
+def run_training(config: Config, fit: FitFunction, overwrite: bool = False) -> TrainResult:
+    """Train as ``config`` says with a task's ``fit``; resumes from ``RUN/backup`` if a
+    previous run was cut short. With ``train.distribution: multi_worker`` this process is one
+    worker of ``TF_CONFIG``'s cluster, and every worker runs it.
 
     Args:
         config: the run.
+        fit: the task's fit (:attr:`kpose.tasks.Task.fit`).
         overwrite: train a finished run again from scratch (else that is an error).
 
     Raises:
         TrainingError: the run is finished (without ``overwrite``), an epoch had (almost) no
             image to train on, or training diverged; nothing is saved then.
     """
-    fit = _fit_topdown
-    if parse_model_name(config.model.name)[0].task == "bottomup":
-        if config.train.distribution == "multi_worker":
-            raise ConfigError(f"train.distribution: multi_worker trains top-down models; {config.model.name} is bottom-up")
-        from kpose.engine.bottomup import fit_bottomup as fit
     if config.data.train is None:
         raise ConfigError("data.train is required to train")
     # first: several workers' collectives are set up before TensorFlow runs anything else

@@ -21,7 +21,7 @@ from functools import partial
 from pathlib import Path
 
 from kpose.data.coco import read_coco
-from kpose.data.prepare.layout import Log, Need, PreparedDataset, check_boxes, check_split, require
+from kpose.prepare.layout import Log, Need, PreparedDataset, check_boxes, check_split, require
 
 URL = "https://cocodataset.org/#download"
 DETECTIONS = "person_detection_results/COCO_val2017_detections_AP_H_56_person.json"

@@ -15,8 +15,8 @@ or, to score on MMPose's val set (the papers' 2,958 people), MMPose's files::
         mpii_train.json, mpii_val.json, mpii_gt_val.mat
 
 The source, in this order: MMPose's ``mpii_gt_val.mat`` if present (its head boxes are written
-into ``mpii_val.json``, :mod:`~kpose.data.prepare.mpii_gt_val`); else the official file
-(converted to both JSON files, :mod:`~kpose.data.prepare.mpii_official`); else JSON files that
+into ``mpii_val.json``, :mod:`~kpose.prepare.mpii_gt_val`); else the official file
+(converted to both JSON files, :mod:`~kpose.prepare.mpii_official`); else JSON files that
 already have head boxes. Then both splits are read with :func:`kpose.data.mpii.read_mpii`,
 val's head boxes checked and every image looked up.
 """
@@ -28,9 +28,9 @@ from pathlib import Path
 
 from kpose.data import jsonfields as jf
 from kpose.data.mpii import read_mpii, write_mpii
-from kpose.data.prepare.layout import Log, Need, PreparedDataset, check_split, first_existing, require
-from kpose.data.prepare.mpii_gt_val import add_head_boxes
-from kpose.data.prepare.mpii_official import convert_official
+from kpose.prepare.layout import Log, Need, PreparedDataset, check_split, first_existing, require
+from kpose.prepare.mpii_gt_val import add_head_boxes
+from kpose.prepare.mpii_official import convert_official
 from kpose.errors import ConfigError
 from kpose.evaluation.mpii import check_head_boxes
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from kpose.data import jsonfields as jf
 from kpose.data.mpii import read_mpii, write_mpii
-from kpose.data.prepare.layout import load_matlab
+from kpose.prepare.layout import load_matlab
 from kpose.errors import AnnotationError
 
 FIELDS = {"headboxes_src": (2, 2), "pos_gt_src": (16, 2), "jnt_missing": (16,)}  # shape before N

@@ -1,4 +1,4 @@
-"""The one affine warp of a top-down crop, with OpenCV (numpy/OpenCV only).
+"""The one affine warp of a crop, with OpenCV (numpy/OpenCV only).
 
 The training pipeline calls it on each decoded image (through ``tf.numpy_function``) and a
 device runtime can call it on camera frames, so crops are resampled the same way in both.
