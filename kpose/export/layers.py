@@ -85,6 +85,12 @@ class GroupedKeypointConv2D(keras.layers.Layer):
         return twin
 
 
+def decomposed_hard_swish(x: tf.Tensor) -> tf.Tensor:
+    """Hard swish ``x * relu6(x + 3) / 6`` as ``(x / 6) * relu6(x + 3)``: MUL, ADD (fused
+    ReLU6), MUL (see :class:`DecomposedHardSwish`); any shape."""
+    return (x * (1.0 / 6.0)) * tf.nn.relu6(x + 3.0)
+
+
 @keras.saving.register_keras_serializable(package="kpose_export")
 class DecomposedHardSwish(keras.layers.Layer):
     """Hard swish ``x * relu6(x + 3) / 6`` as ``(x / 6) * relu6(x + 3)``: MUL, ADD (fused
@@ -100,7 +106,7 @@ class DecomposedHardSwish(keras.layers.Layer):
     """
 
     def call(self, inputs: Any) -> Any:
-        return (inputs * (1.0 / 6.0)) * tf.nn.relu6(inputs + 3.0)
+        return decomposed_hard_swish(inputs)
 
     def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
         return input_shape

@@ -21,6 +21,7 @@ import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 import tf_keras
 
+from kpose.export.layers import decomposed_hard_swish
 from kpose.models.layers.gelu import gelu
 from kpose.models.layers.image_normalization import normalize_image
 from kpose.models.layers.pixel_shuffle import keypoint_pixel_shuffle
@@ -80,14 +81,15 @@ class Normalization(tf_keras.layers.Layer):
 
 
 class HardSwish(tf_keras.layers.Layer):
-    """Keras 3's ``hard_swish`` activation, ``(x / 6) * relu6(x + 3)`` (tfmot's Activation
+    """Keras 3's ``hard_swish`` activation, ``(x / 6) * relu6(x + 3)``
+    (:func:`kpose.export.layers.decomposed_hard_swish`; tfmot's Activation
     config does not know it).
 
     Input and output: any shape.
     """
 
     def call(self, inputs: tf.Tensor) -> tf.Tensor:
-        return (inputs * (1.0 / 6.0)) * tf.nn.relu6(inputs + 3.0)
+        return decomposed_hard_swish(inputs)
 
 
 class Gelu(tf_keras.layers.Layer):
