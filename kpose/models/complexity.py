@@ -8,7 +8,9 @@ applied to Keras layers:
   elements x (kernel area x input channels per group), plus one per output element for a bias;
 - transposed convolutions: input pixels x kernel area x C_in x C_out, plus the bias;
 - dense: input elements x units, plus the bias;
-- BatchNorm: 2 per element (scale and shift, kept at inference);
+- BatchNorm (kept at inference) and LayerNorm: 2 per element (scale and shift);
+- kpose's :class:`MultiHeadSelfAttention` over N tokens of d channels: 4 N d^2 for the
+  projections, 2 N^2 d for the two attention products, and heads x N^2 for the softmax;
 - activation layers: 1 per output element; pooling: 1 per input element; upsampling:
   1 per output element;
 - element-wise sums, concatenation, reshapes, padding, pixel shuffle: 0.
@@ -36,7 +38,7 @@ from kpose.models.factory import (
     list_models,
     parse_model_name,
 )
-from kpose.models.layers import GELU, KeypointConv2D
+from kpose.models.layers import GELU, KeypointConv2D, MultiHeadSelfAttention
 
 
 def leaf_layers(layer: keras.layers.Layer) -> Iterator[keras.layers.Layer]:
@@ -97,6 +99,14 @@ def _batch_norm(layer: Any, input_shape: tuple, output_shape: tuple) -> int:
     return _elements(input_shape) * (int(layer.scale) + int(layer.center))
 
 
+def _self_attention(layer: MultiHeadSelfAttention, input_shape: tuple, output_shape: tuple) -> int:
+    """Four d x d projections per token, q k^T and (weights) v (N x N x d each), and one per
+    attention weight for the softmax; the bias additions are not counted."""
+    _, tokens, channels = output_shape
+    projections = 4 * tokens * channels * channels
+    return projections + 2 * tokens * tokens * channels + layer.num_heads * tokens * tokens
+
+
 def _per_output(layer: Any, input_shape: tuple, output_shape: tuple) -> int:
     return _elements(output_shape)
 
@@ -112,7 +122,8 @@ _RULES: tuple[tuple[type | tuple[type, ...], Callable[..., int]], ...] = (
     ((keras.layers.Conv2DTranspose, keras.layers.Conv1DTranspose), _transpose_conv),
     ((keras.layers.Conv2D, keras.layers.Conv1D), _conv),
     (keras.layers.Dense, _dense),
-    (keras.layers.BatchNormalization, _batch_norm),
+    (MultiHeadSelfAttention, _self_attention),
+    ((keras.layers.BatchNormalization, keras.layers.LayerNormalization), _batch_norm),
     (
         (
             keras.layers.ReLU,
@@ -141,7 +152,8 @@ _RULES: tuple[tuple[type | tuple[type, ...], Callable[..., int]], ...] = (
 def _layer_macs(layer: keras.layers.Layer) -> int:
     for classes, rule in _RULES:
         if isinstance(layer, classes):
-            return rule(layer, tuple(layer.input.shape), tuple(layer.output.shape))
+            first_input = keras.tree.flatten(layer.input)[0]
+            return rule(layer, tuple(first_input.shape), tuple(layer.output.shape))
     return 0
 
 

@@ -14,9 +14,10 @@ from kpose.models.backbones.base import (
 from kpose.models.backbones.hrnet import HRNETS
 from kpose.models.backbones.mobile import MOBILE_BACKBONES
 from kpose.models.backbones.resnet import RESNETS
+from kpose.models.backbones.transpose import TRANSPOSE_BACKBONES
 
 BACKBONES: dict[str, BackboneSpec] = {
-    spec.name: spec for spec in (*RESNETS, *HRNETS, *MOBILE_BACKBONES)
+    spec.name: spec for spec in (*RESNETS, *HRNETS, *MOBILE_BACKBONES, *TRANSPOSE_BACKBONES)
 }
 
 
