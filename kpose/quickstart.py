@@ -32,7 +32,7 @@ MODEL_NAME = "srhead_mobilenetv3_large"
 
 @dataclass
 class QuickstartSettings:
-    """The knobs of a quickstart; the defaults fit 15 minutes on a 2-core CPU."""
+    """The knobs of a quickstart; the defaults train in 12 to 22 minutes on a 2-core CPU."""
 
     out_dir: Path = DEFAULT_DIR
     model: str = MODEL_NAME

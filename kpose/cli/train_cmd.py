@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     quick = subparsers.add_parser(
         "quickstart",
         help="generate synthetic data, train a small edge model on the CPU, evaluate it",
-        description="The first thing to run: about 15 minutes on a 2-core CPU.",
+        description="The first thing to run: 12 to 22 minutes on a 2-core CPU (docs/results.md).",
     )
     quick.add_argument("--out", type=Path, default=Path("runs/quickstart"), help="run folder (default runs/quickstart)")
     quick.add_argument("--epochs", type=positive_int, help="training epochs (default: the tuned quickstart value)")
