@@ -11,6 +11,7 @@ applied to Keras layers:
 - BatchNorm (kept at inference) and LayerNorm: 2 per element (scale and shift);
 - kpose's :class:`MultiHeadSelfAttention` over N tokens of d channels: 4 N d^2 for the
   projections, 2 N^2 d for the two attention products, and heads x N^2 for the softmax;
+  :class:`WindowAttention` the same in each window of its zero-padded map (N = 49 tokens);
 - activation layers: 1 per output element; pooling: 1 per input element; upsampling:
   1 per output element;
 - element-wise sums, concatenation, reshapes, padding, pixel shuffle: 0.
@@ -38,7 +39,7 @@ from kpose.models.factory import (
     list_models,
     parse_model_name,
 )
-from kpose.models.layers import GELU, KeypointConv2D, MultiHeadSelfAttention
+from kpose.models.layers import GELU, KeypointConv2D, MultiHeadSelfAttention, WindowAttention
 
 
 def leaf_layers(layer: keras.layers.Layer) -> Iterator[keras.layers.Layer]:
@@ -107,6 +108,15 @@ def _self_attention(layer: MultiHeadSelfAttention, input_shape: tuple, output_sh
     return projections + 2 * tokens * tokens * channels + layer.num_heads * tokens * tokens
 
 
+def _window_attention(layer: WindowAttention, input_shape: tuple, output_shape: tuple) -> int:
+    """:func:`_self_attention` in every window of the zero-padded map (N = window^2 tokens)."""
+    padded_h, padded_w = layer.padded_size(*input_shape[1:3])
+    windows = padded_h * padded_w // layer.window_size**2
+    tokens, channels = layer.window_size**2, input_shape[-1]
+    per_window = 4 * tokens * channels * channels + 2 * tokens * tokens * channels
+    return windows * (per_window + layer.num_heads * tokens * tokens)
+
+
 def _per_output(layer: Any, input_shape: tuple, output_shape: tuple) -> int:
     return _elements(output_shape)
 
@@ -123,6 +133,7 @@ _RULES: tuple[tuple[type | tuple[type, ...], Callable[..., int]], ...] = (
     ((keras.layers.Conv2D, keras.layers.Conv1D), _conv),
     (keras.layers.Dense, _dense),
     (MultiHeadSelfAttention, _self_attention),
+    (WindowAttention, _window_attention),
     ((keras.layers.BatchNormalization, keras.layers.LayerNormalization), _batch_norm),
     (
         (

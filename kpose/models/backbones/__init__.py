@@ -11,13 +11,15 @@ from kpose.models.backbones.base import (
     InputNormalization,
     KerasApplication,
 )
+from kpose.models.backbones.hrformer import HRFORMERS
 from kpose.models.backbones.hrnet import HRNETS
 from kpose.models.backbones.mobile import MOBILE_BACKBONES
 from kpose.models.backbones.resnet import RESNETS
 from kpose.models.backbones.transpose import TRANSPOSE_BACKBONES
 
 BACKBONES: dict[str, BackboneSpec] = {
-    spec.name: spec for spec in (*RESNETS, *HRNETS, *MOBILE_BACKBONES, *TRANSPOSE_BACKBONES)
+    spec.name: spec
+    for spec in (*RESNETS, *HRNETS, *MOBILE_BACKBONES, *TRANSPOSE_BACKBONES, *HRFORMERS)
 }
 
 

@@ -6,6 +6,7 @@ from kpose.models.layers.keypoint_conv import KeypointConv2D
 from kpose.models.layers.pixel_shuffle import KeypointPixelShuffle
 from kpose.models.layers.self_attention import MultiHeadSelfAttention
 from kpose.models.layers.sine_position_embedding import SinePositionEmbedding
+from kpose.models.layers.window_attention import WindowAttention
 
 __all__ = [
     "GELU",
@@ -14,4 +15,5 @@ __all__ = [
     "KeypointPixelShuffle",
     "MultiHeadSelfAttention",
     "SinePositionEmbedding",
+    "WindowAttention",
 ]

@@ -36,8 +36,10 @@ def sine_position_table(
 
     row_code = np.broadcast_to(encode(rows)[:, None, :], (height, width, half))
     col_code = np.broadcast_to(encode(cols)[None, :, :], (height, width, half))
-    return np.concatenate([row_code, col_code], axis=-1).reshape(height * width, channels).astype(
-        np.float32
+    return (
+        np.concatenate([row_code, col_code], axis=-1)
+        .reshape(height * width, channels)
+        .astype(np.float32)
     )
 
 
@@ -64,9 +66,7 @@ class SinePositionEmbedding(keras.layers.Layer):
     def build(self, input_shape: tuple[int | None, ...]) -> None:
         tokens, channels = input_shape[-2:]
         if tokens != self.height * self.width:
-            raise ValueError(
-                f"{self.name}: {tokens} tokens, expected {self.height} x {self.width}"
-            )
+            raise ValueError(f"{self.name}: {tokens} tokens, expected {self.height} x {self.width}")
         table = sine_position_table(self.height, self.width, channels, self.temperature)
         self.embedding = self.add_weight(
             name="embedding",
