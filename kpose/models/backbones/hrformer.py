@@ -27,8 +27,8 @@ from typing import Any, Sequence
 import keras
 
 from kpose.errors import ConfigError
-from kpose.models.backbones.base import BACKBONE_LAYER_NAME, LEVELS, TORCH, BackboneSpec
-from kpose.models.backbones.hrnet import _bottleneck
+from kpose.models.backbones.base import LEVELS, TORCH, BackboneSpec
+from kpose.models.backbones.hrnet import multi_resolution
 from kpose.models.blocks import batch_norm, conv_bn
 from kpose.models.layers import GELU, WindowAttention
 
@@ -125,28 +125,12 @@ def _build(
             "build it with weights None and start from a converted checkpoint in "
             "model.init_from"
         )
-    inputs = keras.Input((*input_size, 3), name="image")
-    x = conv_bn(inputs, 64, 3, "stem1", strides=2)
-    x = conv_bn(x, 64, 3, "stem2", strides=2)
-    for block in range(_STAGE1_BLOCKS):
-        x = _bottleneck(x, 64, f"stage1_block{block}")
-    branches = [x]
-    for stage, modules in enumerate(_STAGE_MODULES, start=2):
-        widths = [width * 2**b for b in range(stage)]
-        coarsest = branches[-1]
-        branches = [
-            x if x.shape[-1] == w else conv_bn(x, w, 3, f"transition{stage}_{b}")
-            for b, (x, w) in enumerate(zip(branches, widths))
-        ]
-        branches.append(
-            conv_bn(coarsest, widths[-1], 3, f"transition{stage}_{stage - 1}", strides=2)
-        )
-        for module in range(modules):
-            last = stage == 4 and module == modules - 1
-            outputs = [LEVELS.index(level) for level in levels] if last else range(stage)
-            branches = _module(branches, heads, outputs, f"stage{stage}_module{module}")
-    outputs = {level: branches[LEVELS.index(level)] for level in levels}
-    return keras.Model(inputs, outputs, name=BACKBONE_LAYER_NAME)
+    kept = [LEVELS.index(level) for level in levels]
+
+    def run_module(branches: list[keras.KerasTensor], final: bool, name: str) -> list[keras.KerasTensor | None]:
+        return _module(branches, heads, kept if final else range(len(branches)), name)
+
+    return multi_resolution(width, input_size, levels, _STAGE1_BLOCKS, _STAGE_MODULES, run_module)
 
 
 HRFORMERS = tuple(

@@ -14,7 +14,7 @@ fuse layers of the three coarser outputs (29.30M).
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import keras
 
@@ -95,13 +95,40 @@ def _build(
             "`kpose import CHECKPOINT --model NAME -o OUT.keras` (an ImageNet or COCO HRNet "
             "checkpoint of PyTorch), then model.init_from: OUT.keras"
         )
+    return multi_resolution(
+        width, input_size, levels, stage1_blocks=4, stage_modules=_STAGE_MODULES,
+        run_module=lambda branches, final, name: _module(branches, name),
+    )
+
+
+# ``run_module(branches, final, name)``: one multi-resolution module on the branches; ``final``
+# marks the last module of the last stage, whose outputs the model returns.
+RunModule = Callable[[list[keras.KerasTensor], bool, str], list[keras.KerasTensor]]
+
+
+def multi_resolution(
+    width: int,
+    input_size: tuple[int, int],
+    levels: Sequence[str],
+    stage1_blocks: int,
+    stage_modules: Sequence[int],
+    run_module: RunModule,
+) -> keras.Model:
+    """The HRNet layout: a stride-4 stem of two 3x3 convs, ``stage1_blocks`` bottlenecks
+    (64 wide), then stages 2..4, each opening a branch at half the resolution (widths
+    ``width * 2**b``) and running ``stage_modules[stage - 2]`` modules of ``run_module``;
+    HRNet's modules are residual blocks, HRFormer's window-attention blocks.
+
+    Returns:
+        (B, H, W, 3) -> {level: (B, H/s, W/s, width * 2**i)} for the ``levels`` asked.
+    """
     inputs = keras.Input((*input_size, 3), name="image")
     x = conv_bn(inputs, 64, 3, "stem1", strides=2)
     x = conv_bn(x, 64, 3, "stem2", strides=2)
-    for block in range(4):
+    for block in range(stage1_blocks):
         x = _bottleneck(x, 64, f"stage1_block{block}")
     branches = [x]
-    for stage, modules in enumerate(_STAGE_MODULES, start=2):
+    for stage, modules in enumerate(stage_modules, start=2):
         # Transition: adapt existing branches to their widths, and open a half-size branch
         # from the coarsest existing one.
         widths = [width * 2**b for b in range(stage)]
@@ -114,7 +141,8 @@ def _build(
             conv_bn(coarsest, widths[-1], 3, f"transition{stage}_{stage - 1}", strides=2)
         )
         for module in range(modules):
-            branches = _module(branches, f"stage{stage}_module{module}")
+            final = stage == len(stage_modules) + 1 and module == modules - 1
+            branches = run_module(branches, final, f"stage{stage}_module{module}")
     outputs = {level: branches[LEVELS.index(level)] for level in levels}
     return keras.Model(inputs, outputs, name=BACKBONE_LAYER_NAME)
 
