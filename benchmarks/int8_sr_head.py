@@ -4,12 +4,13 @@ Two tables, medians of ``--repeats`` runs timed in interleaved rounds (a shared 
 hits every variant alike); compare numbers within one run only:
 
 1. ``files``: the exported .tflite files (uint8 crop in, decoder inside, timed through the
-   runtime's backend) of ``--model`` at each ``--sizes``, float32 and int8, each as exported
-   (``shipped``: the SR head's pixel shuffle as TRANSPOSE + DEPTH_TO_SPACE) and with
-   ``for_interpreters(..., transpose_shuffle=True)`` (``6d transpose``: one TRANSPOSE,
-   :class:`kpose.export.layers.TransposeKeypointPixelShuffle`); with ``--float-backbone``
-   also an int8 file whose backbone the exporter's denylist keeps in float32 (int8 SR head
-   and decoder gathers only), a diagnostic of where int8 pays on this CPU.
+   runtime's backend) of ``--model`` at each ``--sizes``: float32 (its stem is the narrow
+   one in any case) and int8 with the stem before (``narrow stem``: ``for_interpreters(...,
+   wide_stem=False)``) and after (``wide stem``: :class:`kpose.export.layers.SpaceToDepthRawPixelConv2D`,
+   the default for integer graphs), and with the SR head's pixel shuffle as one 6-D transpose
+   (``for_interpreters(..., transpose_shuffle=True)``); with ``--float-backbone`` also an
+   int8 file whose backbone the exporter's denylist keeps in float32 (int8 SR head and
+   decoder gathers only), a diagnostic of where int8 pays on this CPU.
 2. ``segments`` (``--segments``): the interpreter network cut after the backbone, after the
    SR head's encoder, after its large-kernel conv and at the heatmaps, each converted alone
    (float32, and int8 with an int8 output, so no DEQUANTIZE at the cut); the differences
@@ -66,17 +67,19 @@ def export_files(args: argparse.Namespace, folder: Path) -> dict[tuple[str, str,
         model = _model(args.model, size, args.keras)
         tag = f"{size[0]}x{size[1]}"
         variants = [
-            ("shipped", False, "none"), ("6d transpose", True, "none"),
-            ("shipped", False, "int8"), ("6d transpose", True, "int8"),
+            ("narrow stem", {"wide_stem": False}, "none"),
+            ("narrow stem", {"wide_stem": False}, "int8"),
+            ("wide stem", {}, "int8"),
+            ("wide stem, 6d transpose", {"transpose_shuffle": True}, "int8"),
         ]
         if args.float_backbone:
-            variants.append(("f32 backbone", False, "int8"))
-        for variant, transpose, flavour in variants:
-            topdown.for_interpreters = functools.partial(for_interpreters, transpose_shuffle=transpose)
+            variants.append(("narrow stem, f32 backbone", {"wide_stem": False}, "int8"))
+        for variant, options, flavour in variants:
+            topdown.for_interpreters = functools.partial(for_interpreters, **options)
             if "backbone" in variant:
                 tflite._float_tensor_names = float_backbone
             try:
-                path = folder / f"{tag}_{flavour}_{variant.replace(' ', '_')}.tflite"
+                path = folder / f"{tag}_{flavour}_{variant.replace(' ', '_').replace(',', '')}.tflite"
                 export_model(model, path, quantize=flavour, calibration=calibration, calibration_size=100)
                 files[(tag, flavour, variant)] = path
             finally:
@@ -220,13 +223,13 @@ def main() -> int:
             ms = time_files(files, args.repeats)
             rows = []
             for (tag, flavour, variant), (median, p10) in ms.items():
-                base, base10 = ms[(tag, "none", "shipped")]
+                base, base10 = ms[(tag, "none", "narrow stem")]
                 rows.append({
                     "size": tag, "flavour": flavour, "variant": variant,
                     "median_ms": round(median, 3), "vs_f32": round(median / base, 2),
                     "p10_ms": round(p10, 3), "p10_vs_f32": round(p10 / base10, 2),
                 })
-            print(f"exported files, 1 thread, {args.repeats} interleaved runs (ms); ratios against float32 shipped")
+            print(f"exported files, 1 thread, {args.repeats} interleaved runs (ms); ratios against float32")
             print(format_table(rows, list(rows[0])))
         if args.segments:
             rows = segments(args, folder)

@@ -1,7 +1,7 @@
-"""Export-only layer swaps for integer interpreters (kpose.export.layers): the SR head's pixel
-shuffle as one transpose computes exactly what the training layer computes, in the whole
-quickstart network too, and its TFLite files (float32 and int8) keep every op of the head
-inside XNNPACK."""
+"""Export-only layer swaps for integer interpreters (kpose.export.layers): the wide stem
+(space-to-depth, stride-1 conv, depth-to-space) and the SR head's pixel shuffle as one
+transpose compute exactly what the layers they replace compute, in the whole quickstart
+network too, and their TFLite files (float32 and int8) keep those ops inside XNNPACK."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ tf = pytest.importorskip("tensorflow")
 
 from kpose.export.layers import (
     GroupedKeypointConv2D,
+    RawPixelConv2D,
+    SpaceToDepthRawPixelConv2D,
     TransposeKeypointPixelShuffle,
     for_interpreters,
 )
@@ -65,6 +67,8 @@ def test_quickstart_network_for_interpreters_equals_the_original(integer):
     _randomize(network)
     default = for_interpreters(network, integer=integer)
     assert isinstance(default.get_layer("heatmaps"), KeypointPixelShuffle)
+    stem = type(default.get_layer("backbone").get_layer("conv"))
+    assert stem is (SpaceToDepthRawPixelConv2D if integer else RawPixelConv2D)
     rewritten = for_interpreters(network, integer=integer, transpose_shuffle=True)
     assert isinstance(rewritten.get_layer("heatmaps"), TransposeKeypointPixelShuffle)
     assert isinstance(rewritten.get_layer("sr_lkconv"), GroupedKeypointConv2D)
@@ -140,3 +144,77 @@ def test_sr_tail_runs_in_int16x8():
     got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
     want = np.asarray(original(x))
     np.testing.assert_allclose(got, want, atol=0.02 * np.abs(want).max())
+
+
+def _stem_network(size, bgr, strides, padding, kernel, activation="linear"):
+    from kpose.models.layers import ImageNormalization
+
+    image = keras.Input((*size, 3))
+    x = ImageNormalization([120.0, 110.0, 100.0], [50.0, 60.0, 70.0], bgr=bgr, name="normalize")(image)
+    inner = keras.Input(x.shape[1:])
+    y = keras.layers.Conv2D(8, kernel, strides=strides, padding=padding, activation=activation, name="stem")(inner)
+    y = keras.layers.Conv2D(4, 1)(y)
+    network = keras.Model(image, keras.Model(inner, y, name="backbone")(x))
+    _randomize(network)
+    return network
+
+
+@pytest.mark.parametrize(
+    "size, bgr, padding, kernel, activation",
+    [
+        ((32, 24), False, "same", 3, "linear"),
+        ((32, 24), True, "same", 3, "relu"),
+        ((33, 29), False, "valid", 3, "linear"),
+        ((28, 20), False, "same", 5, "linear"),
+        ((29, 25), True, "valid", 7, "linear"),
+        ((256, 192), False, "same", 3, "linear"),
+    ],
+)
+def test_wide_stem_equals_the_normalized_conv(size, bgr, padding, kernel, activation):
+    network = _stem_network(size, bgr, 2, padding, kernel, activation)
+    narrow = for_interpreters(network, integer=True, wide_stem=False)
+    assert type(narrow.get_layer("backbone").get_layer("stem")) is RawPixelConv2D
+    wide = for_interpreters(network, integer=True)
+    stem = wide.get_layer("backbone").get_layer("stem")
+    assert isinstance(stem, SpaceToDepthRawPixelConv2D)
+    assert type(for_interpreters(network).get_layer("backbone").get_layer("stem")) is RawPixelConv2D
+    pixels = np.random.default_rng(4).integers(0, 256, (2, *size, 3)).astype(np.float32)
+    want = np.asarray(network(pixels))
+    got = np.asarray(wide(pixels))
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, atol=1e-5 * np.abs(want).max())
+    assert stem.compute_output_shape((2, *size, 3)) == (2, *want.shape[1:3], 8)
+
+
+@pytest.mark.parametrize("size, strides, padding, kernel", [((30, 24), 2, "same", 3), ((32, 24), 1, "same", 3), ((32, 24), 2, "same", 2)])
+def test_wide_stem_only_where_it_applies(size, strides, padding, kernel):
+    """Odd output sizes, stride 1 and even kernels keep the plain folded stem."""
+    network = _stem_network(size, False, strides, padding, kernel)
+    wide = for_interpreters(network, integer=True)
+    assert type(wide.get_layer("backbone").get_layer("stem")) is RawPixelConv2D
+    pixels = np.random.default_rng(5).integers(0, 256, (1, *size, 3)).astype(np.float32)
+    want = np.asarray(network(pixels))
+    np.testing.assert_allclose(np.asarray(wide(pixels)), want, atol=1e-5 * np.abs(want).max())
+
+
+def test_wide_stem_int8_runs_inside_xnnpack(tmp_path):
+    from kpose.benchmarks.latency import ops_outside_xnnpack
+    from kpose.export.tflite import operator_names
+
+    wide = for_interpreters(_stem_network((64, 48), False, 2, "same", 3), integer=True)
+    spec = tf.TensorSpec((1, 64, 48, 3), tf.uint8)
+    function = tf.function(lambda x: wide(tf.cast(x, tf.float32)), input_signature=[spec])
+    module = tf.Module()
+    module.function = function
+    module.weights = [v.value if isinstance(v, keras.Variable) else v for v in wide.variables]
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function()], module)
+    converter.experimental_enable_resource_variables = False
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    rng = np.random.default_rng(6)
+    converter.representative_dataset = lambda: ([rng.integers(0, 256, (1, 64, 48, 3)).astype(np.uint8)] for _ in range(4))
+    converter.inference_output_type = tf.int8
+    path = tmp_path / "stem.tflite"
+    path.write_bytes(converter.convert())
+    ops = operator_names(path.read_bytes())
+    assert {"SPACE_TO_DEPTH", "DEPTH_TO_SPACE", "CONV_2D"} <= set(ops)
+    assert set(ops_outside_xnnpack(path)) <= {"CAST"}

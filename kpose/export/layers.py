@@ -286,6 +286,77 @@ class RawPixelConv2D(keras.layers.Layer):
         return layer
 
 
+@keras.saving.register_keras_serializable(package="kpose_export")
+class SpaceToDepthRawPixelConv2D(RawPixelConv2D):
+    """:class:`RawPixelConv2D` with strides 2 computed as a wide stride-1 convolution, for
+    int8 graphs: mean-pad the crop to a multiple of 4, ``SPACE_TO_DEPTH`` by 4 (48 channels),
+    a ``ceil((k + 2) / 4)``-square VALID convolution to ``4 * F`` channels (output pixels
+    ``(2Y + u, 2X + v)`` of super-pixel ``(Y, X)``, channel ``(u*2 + v)*F + f``), then
+    ``DEPTH_TO_SPACE`` by 2. The same sums (zeros where a window misses the kernel), about 7x
+    the multiply-accumulates of a 3x3 stem, but in the shape XNNPACK's int8 convolution runs
+    fast on an AMX / VNNI Xeon: a 3 -> 16 channel 3x3 stride-2 conv on a 256x192 crop costs
+    about 3x float32's time in int8 (~0.9 against ~0.3 ms, one thread), the wide form about
+    float32's. In float32 the wide form is slower; :func:`for_interpreters` uses it only for
+    integer graphs.
+
+    ``padding`` (top, bottom, left, right) is the mean padding up to the multiple of 4.
+    Input: (B, H, W, C) raw pixels, H and W static. Output: (B, H', W', F), as the stem's.
+    """
+
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        taps = [-(-(k + 2) // 4) for k in self.kernel_size]
+        self.kernel = self.add_weight(name="kernel", shape=(*taps, 16 * input_shape[-1], 4 * self.filters))
+        self.bias = self.add_weight(name="bias", shape=(4 * self.filters,), initializer="zeros")
+
+    def call(self, inputs: Any) -> Any:
+        x = tf.nn.space_to_depth(self._mean_pad(inputs), 4)
+        x = self.activation(tf.nn.conv2d(x, self.kernel, 1, "VALID") + self.bias)
+        return tf.nn.depth_to_space(x, 2)
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        top, bottom, left, right = self.padding
+        taps = [-(-(k + 2) // 4) for k in self.kernel_size]
+        sizes = [2 * ((size + a + b) // 4 - t + 1) for size, a, b, t in zip(input_shape[1:3], (top, left), (bottom, right), taps)]
+        return (input_shape[0], *sizes, self.filters)
+
+    @classmethod
+    def from_raw(cls, raw: RawPixelConv2D, input_size: tuple[int, int]) -> SpaceToDepthRawPixelConv2D | None:
+        """The wide form of a built ``raw`` (strides 2, dilation 1, odd kernel, even output
+        size) for crops of ``input_size`` (H, W); None when it does not apply."""
+        if raw.strides != (2, 2) or raw.dilation_rate != (1, 1) or any(k % 2 == 0 for k in raw.kernel_size):
+            return None
+        out = raw.compute_output_shape((None, *input_size, None))[1:3]
+        if any(size % 2 for size in out):
+            return None
+        taps = [-(-(k + 2) // 4) for k in raw.kernel_size]
+        # Padded size 4 * (out / 2 + taps - 1): every row / column the stem reads, and more.
+        totals = [4 * (size // 2 + t - 1) for size, t in zip(out, taps)]
+        top, _, left, _ = raw.padding
+        bottom, right = totals[0] - input_size[0] - top, totals[1] - input_size[1] - left
+        if bottom < 0 or right < 0:
+            return None
+        kernel = np.asarray(raw.kernel)  # (k, k, C, F)
+        kh, kw, channels, filters = kernel.shape
+        wide = np.zeros((taps[0], taps[1], 4, 4, channels, 2, 2, filters), kernel.dtype)
+        for ty in range(taps[0]):
+            for tx in range(taps[1]):
+                for a in range(4):
+                    for b in range(4):
+                        for u in range(2):
+                            for v in range(2):
+                                i, j = 4 * ty + a - 2 * u, 4 * tx + b - 2 * v
+                                if 0 <= i < kh and 0 <= j < kw:
+                                    wide[ty, tx, a, b, :, u, v, :] = kernel[i, j]
+        layer = cls(
+            raw.filters, raw.kernel_size, raw.strides, raw.dilation_rate, (top, bottom, left, right), raw.mean,
+            keras.activations.serialize(raw.activation), name=raw.name, dtype=raw.dtype_policy,
+        )
+        layer.build((None, *input_size, channels))
+        layer.kernel.assign(wide.reshape(taps[0], taps[1], 16 * channels, 4 * filters))
+        layer.bias.assign(np.tile(np.asarray(raw.bias), 4))
+        return layer
+
+
 def _readers(model: keras.Model, tensor: keras.KerasTensor) -> list[keras.layers.Layer]:
     """Layers of ``model`` (not nested) with a call that takes ``tensor``."""
     return [
@@ -320,15 +391,21 @@ def _is_hard_swish(layer: keras.layers.Layer) -> bool:
     return isinstance(layer, keras.layers.Activation) and layer.get_config()["activation"] in HARD_SWISH_NAMES
 
 
-def for_interpreters(network: keras.Model, integer: bool = False, transpose_shuffle: bool = False) -> keras.Model:
+def for_interpreters(
+    network: keras.Model, integer: bool = False, transpose_shuffle: bool = False, wide_stem: bool = True
+) -> keras.Model:
     """``network`` rewritten for TFLite / ONNX interpreters, same function and weights: the
-    input normalization folded into the first convolution (:class:`RawPixelConv2D`), every
-    :class:`KeypointConv2D` as a grouped convolution and, for integer (int8 / int16x8)
-    graphs, every hard-swish activation decomposed. ``transpose_shuffle=True`` also writes
+    input normalization folded into the first convolution (:class:`RawPixelConv2D`; for
+    integer graphs with a stride-2 stem, :class:`SpaceToDepthRawPixelConv2D`, unless
+    ``wide_stem=False``), every :class:`KeypointConv2D` as a grouped convolution and, for
+    integer (int8 / int16x8) graphs, every hard-swish activation decomposed. ``transpose_shuffle=True`` also writes
     every :class:`KeypointPixelShuffle` as one transpose (:class:`TransposeKeypointPixelShuffle`;
     off by default: not faster here, see there). Untouched layers are shared, not copied."""
     stem = _stem_conv(network)
-    folded = RawPixelConv2D.from_layers(*stem, tuple(network.input.shape[1:3])) if stem else None
+    input_size = tuple(network.input.shape[1:3])
+    folded = RawPixelConv2D.from_layers(*stem, input_size) if stem else None
+    if folded is not None and integer and wide_stem:
+        folded = SpaceToDepthRawPixelConv2D.from_raw(folded, input_size) or folded
 
     def replace(layer: keras.layers.Layer) -> keras.layers.Layer:
         if stem and layer is stem[0]:
