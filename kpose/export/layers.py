@@ -15,6 +15,9 @@ convolution (float32: 8.1 and 5.4 ms). TensorFlow itself cannot run a grouped co
 a CPU without XLA, so this layer exists only inside the exported graphs, which the converters
 trace but never run.
 
+:class:`SpaceToDepthRawPixelConv2D` is that stem for integer graphs, widened so that
+XNNPACK's int8 convolution runs it fast (see there).
+
 :class:`TransposeKeypointPixelShuffle` (used only when asked) writes the SR head's pixel
 shuffle as one transpose; it measured no faster. Where int8 time goes on the 2-core Xeon
 (AVX-512 VNNI, AMX; benchmarks/int8_sr_head.py, one thread, the quickstart network at
