@@ -5,12 +5,9 @@ hits every variant alike); compare numbers within one run only:
 
 1. ``files``: the exported .tflite files (uint8 crop in, decoder inside, timed through the
    runtime's backend) of ``--model`` at each ``--sizes``: float32 (its stem is the narrow
-   one in any case) and int8 with the stem before (``narrow stem``: ``for_interpreters(...,
-   wide_stem=False)``) and after (``wide stem``: :class:`kpose.export.layers.SpaceToDepthRawPixelConv2D`,
-   the default for integer graphs), and with the SR head's pixel shuffle as one 6-D transpose
-   (``for_interpreters(..., transpose_shuffle=True)``); with ``--float-backbone`` also an
-   int8 file whose backbone the exporter's denylist keeps in float32 (int8 SR head and
-   decoder gathers only), a diagnostic of where int8 pays on this CPU.
+   one in any case) and int8 with the plain folded stem (``narrow stem``:
+   ``for_interpreters(..., wide_stem=False)``) and with the wide one (``wide stem``:
+   :class:`kpose.export.layers.SpaceToDepthRawPixelConv2D`, the default for integer graphs).
 2. ``segments`` (``--segments``): the interpreter network cut after the backbone, after the
    SR head's encoder, after its large-kernel conv and at the heatmaps, each converted alone
    (float32, and int8 with an int8 output, so no DEQUANTIZE at the cut); the differences
@@ -30,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from kpose.tasks import TopDown
+
 
 def _model(name: str | None, size: tuple[int, int], keras_file: Path | None) -> Any:
     import keras
@@ -45,46 +44,35 @@ def _model(name: str | None, size: tuple[int, int], keras_file: Path | None) -> 
     return create_model(name, "coco", size, **options)
 
 
+class NarrowStemTopDown(TopDown):
+    """The top-down task with the plain folded stem in integer graphs too (the export before
+    :class:`~kpose.export.layers.SpaceToDepthRawPixelConv2D`)."""
+
+    def serving_graph(self, model: Any, schema: Any, options: Any) -> Any:
+        from kpose.export.graph import float32_network, serving_graph
+        from kpose.export.layers import for_interpreters
+        from kpose.export.tflite import CALIBRATED
+
+        network = for_interpreters(float32_network(model), integer=options.quantize in CALIBRATED, wide_stem=False)
+        return serving_graph(network, schema, batch_size=options.batch_size)
+
+
 def export_files(args: argparse.Namespace, folder: Path) -> dict[tuple[str, str, str], Path]:
     """(size, flavour, variant) -> exported file."""
     from kpose.data.synthetic import write_synthetic_coco
-    from kpose.export.layers import for_interpreters
-    from kpose.tasks import export_model, topdown
+    from kpose.export.writer import ExportOptions, load_model
 
     calibration = args.calibration or write_synthetic_coco(folder / "calibration", 40, seed=0, split="train").root
-    from kpose.export import tflite
-
-    float_names = tflite._float_tensor_names
-
-    def float_backbone(model: bytes) -> list[str]:
-        """Also keep every backbone tensor float (a diagnostic: int8 SR head only)."""
-        names = set(float_names(model))
-        model_t = tflite.flatbuffer_utils.convert_bytearray_to_object(model)
-        return sorted(names | {t.name.decode() for t in model_t.subgraphs[0].tensors if "/backbone" in t.name.decode()})
-
     files = {}
     for size in args.sizes:
-        model = _model(args.model, size, args.keras)
+        model = load_model(_model(args.model, size, args.keras))
         tag = f"{size[0]}x{size[1]}"
-        variants = [
-            ("narrow stem", {"wide_stem": False}, "none"),
-            ("narrow stem", {"wide_stem": False}, "int8"),
-            ("wide stem", {}, "int8"),
-            ("wide stem, 6d transpose", {"transpose_shuffle": True}, "int8"),
-        ]
-        if args.float_backbone:
-            variants.append(("narrow stem, f32 backbone", {"wide_stem": False}, "int8"))
-        for variant, options, flavour in variants:
-            topdown.for_interpreters = functools.partial(for_interpreters, **options)
-            if "backbone" in variant:
-                tflite._float_tensor_names = float_backbone
-            try:
-                path = folder / f"{tag}_{flavour}_{variant.replace(' ', '_').replace(',', '')}.tflite"
-                export_model(model, path, quantize=flavour, calibration=calibration, calibration_size=100)
-                files[(tag, flavour, variant)] = path
-            finally:
-                topdown.for_interpreters = for_interpreters
-                tflite._float_tensor_names = float_names
+        variants = [("narrow stem", NarrowStemTopDown(), "none"), ("narrow stem", NarrowStemTopDown(), "int8"),
+                    ("wide stem", TopDown(), "int8")]
+        for variant, task, flavour in variants:
+            path = folder / f"{tag}_{flavour}_{variant.replace(' ', '_')}.tflite"
+            options = ExportOptions(quantize=flavour, calibration=calibration, calibration_size=100)
+            files[(tag, flavour, variant)] = task.export(model, path, None, options)
     return files
 
 
@@ -206,10 +194,6 @@ def main() -> int:
     parser.add_argument("--calibration", help="calibration config or COCO folder (default: 40 synthetic images)")
     parser.add_argument("--repeats", type=int, default=200)
     parser.add_argument("--segments", action="store_true", help="also time the network cut after each segment")
-    parser.add_argument(
-        "--float-backbone", action="store_true",
-        help="also an int8 file whose backbone stays float32 (diagnostic, through the exporter's denylist)",
-    )
     parser.add_argument("--no-files", action="store_true", help="skip the whole-file table")
     parser.add_argument("--keep", type=Path, help="folder to keep the files in")
     args = parser.parse_args()

@@ -1,7 +1,7 @@
 """Export-only layer swaps for integer interpreters (kpose.export.layers): the wide stem
-(space-to-depth, stride-1 conv, depth-to-space) and the SR head's pixel shuffle as one
-transpose compute exactly what the layers they replace compute, in the whole quickstart
-network too, and their TFLite files (float32 and int8) keep those ops inside XNNPACK."""
+(space-to-depth, stride-1 conv, depth-to-space) computes exactly what the normalized stem
+conv computes, in the whole quickstart network too, and its int8 TFLite file keeps those ops
+inside XNNPACK."""
 
 from __future__ import annotations
 
@@ -15,32 +15,9 @@ from kpose.export.layers import (
     GroupedKeypointConv2D,
     RawPixelConv2D,
     SpaceToDepthRawPixelConv2D,
-    TransposeKeypointPixelShuffle,
     for_interpreters,
 )
-from kpose.models.layers import KeypointConv2D, KeypointPixelShuffle
-
-
-@pytest.mark.parametrize("num_keypoints, upscale, size", [(3, 2, (5, 4)), (17, 8, (4, 3)), (2, 3, (1, 1))])
-def test_transpose_shuffle_equals_keypoint_pixel_shuffle(num_keypoints, upscale, size):
-    x = np.random.default_rng(0).normal(size=(2, *size, num_keypoints * upscale**2)).astype(np.float32)
-    want = np.asarray(KeypointPixelShuffle(num_keypoints, upscale)(x))
-    got = np.asarray(TransposeKeypointPixelShuffle(num_keypoints, upscale)(x))
-    assert got.shape == want.shape == (2, size[0] * upscale, size[1] * upscale, num_keypoints)
-    np.testing.assert_array_equal(got, want)
-
-
-def test_transpose_shuffle_with_unknown_size_equals_keypoint_pixel_shuffle():
-    x = np.random.default_rng(1).normal(size=(1, 3, 2, 2 * 4)).astype(np.float32)
-    layer = TransposeKeypointPixelShuffle(2, 2)
-    function = tf.function(layer, input_signature=[tf.TensorSpec([None, None, None, 8], tf.float32)])
-    np.testing.assert_array_equal(function(x).numpy(), np.asarray(KeypointPixelShuffle(2, 2)(x)))
-
-
-def test_transpose_shuffle_serializes():
-    layer = TransposeKeypointPixelShuffle(17, 4, name="heatmaps")
-    clone = TransposeKeypointPixelShuffle.from_config(layer.get_config())
-    assert (clone.num_keypoints, clone.upscale, clone.name) == (17, 4, "heatmaps")
+from kpose.models.layers import KeypointPixelShuffle
 
 
 def _randomize(network: keras.Model, seed: int = 0) -> None:
@@ -69,81 +46,13 @@ def test_quickstart_network_for_interpreters_equals_the_original(integer):
     assert isinstance(default.get_layer("heatmaps"), KeypointPixelShuffle)
     stem = type(default.get_layer("backbone").get_layer("conv"))
     assert stem is (SpaceToDepthRawPixelConv2D if integer else RawPixelConv2D)
-    rewritten = for_interpreters(network, integer=integer, transpose_shuffle=True)
-    assert isinstance(rewritten.get_layer("heatmaps"), TransposeKeypointPixelShuffle)
-    assert isinstance(rewritten.get_layer("sr_lkconv"), GroupedKeypointConv2D)
+    assert isinstance(default.get_layer("sr_lkconv"), GroupedKeypointConv2D)
     pixels = np.random.default_rng(1).integers(0, 256, (2, 64, 32, 3)).astype(np.float32)
     want = np.asarray(network(pixels))
     assert np.abs(want).max() > 1.0
-    for candidate in (default, rewritten):
-        got = np.asarray(candidate(pixels))
-        assert got.shape == want.shape == (2, 64, 32, 17)
-        np.testing.assert_allclose(got, want, atol=1e-5 * np.abs(want).max())
-
-
-def _sr_tail(num_keypoints: int = 17, embed: int = 4, upscale: int = 8) -> keras.Model:
-    features = keras.Input((4, 3, 24), batch_size=1)
-    x = keras.layers.Conv2D(embed * num_keypoints, 1, activation="relu")(features)
-    x = KeypointConv2D(num_keypoints, upscale * upscale, 5, name="sr_lkconv")(x)
-    x = KeypointPixelShuffle(num_keypoints, upscale, name="heatmaps")(x)
-    network = keras.Model(features, x)
-    _randomize(network)
-    return network
-
-
-def _tflite(network: keras.Model, flavour: str) -> bytes:
-    spec = tf.TensorSpec(network.input.shape, tf.float32)
-    function = tf.function(lambda x: network(x), input_signature=[spec])
-    module = tf.Module()
-    module.function = function
-    module.weights = [v.value if isinstance(v, keras.Variable) else v for v in network.variables]
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function()], module)
-    converter.experimental_enable_resource_variables = False
-    if flavour != "none":
-        rng = np.random.default_rng(0)
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = lambda: ([rng.normal(size=spec.shape).astype(np.float32)] for _ in range(4))
-    if flavour == "int8":
-        converter.inference_input_type = tf.int8
-        converter.inference_output_type = tf.int8
-    if flavour == "int16x8":
-        converter.target_spec.supported_ops = [
-            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8,
-            tf.lite.OpsSet.TFLITE_BUILTINS,
-        ]
-    return converter.convert()
-
-
-@pytest.mark.parametrize("flavour", ["none", "int8"])
-def test_sr_tail_is_one_transpose_inside_xnnpack(tmp_path, flavour):
-    from kpose.benchmarks.latency import ops_outside_xnnpack
-    from kpose.export.tflite import operator_names
-
-    original = _sr_tail()
-    rewritten = for_interpreters(original, integer=flavour != "none", transpose_shuffle=True)
-    x = np.random.default_rng(2).normal(size=(1, 4, 3, 24)).astype(np.float32)
-    np.testing.assert_allclose(np.asarray(rewritten(x)), np.asarray(original(x)), atol=1e-5 * np.abs(original(x)).max())
-    path = tmp_path / "tail.tflite"
-    path.write_bytes(_tflite(rewritten, flavour))
-    ops = operator_names(path.read_bytes())
-    assert "DEPTH_TO_SPACE" not in ops and "TRANSPOSE" in ops
-    assert ops_outside_xnnpack(path) == {}
-
-
-def test_sr_tail_runs_in_int16x8():
-    """TFLite's reference TRANSPOSE (int16x8 files run outside XNNPACK) takes the 6-D form."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    original = _sr_tail()
-    rewritten = for_interpreters(original, integer=True, transpose_shuffle=True)
-    interpreter = Interpreter(model_content=_tflite(rewritten, "int16x8"))
-    interpreter.allocate_tensors()
-    x = np.random.default_rng(3).normal(size=(1, 4, 3, 24)).astype(np.float32)
-    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
-    interpreter.invoke()
-    got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
-    want = np.asarray(original(x))
-    np.testing.assert_allclose(got, want, atol=0.02 * np.abs(want).max())
+    got = np.asarray(default(pixels))
+    assert got.shape == want.shape == (2, 64, 32, 17)
+    np.testing.assert_allclose(got, want, atol=1e-5 * np.abs(want).max())
 
 
 def _stem_network(size, bgr, strides, padding, kernel, activation="linear"):

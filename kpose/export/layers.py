@@ -18,8 +18,7 @@ trace but never run.
 :class:`SpaceToDepthRawPixelConv2D` is that stem for integer graphs, widened so that
 XNNPACK's int8 convolution runs it fast (see there).
 
-:class:`TransposeKeypointPixelShuffle` (used only when asked) writes the SR head's pixel
-shuffle as one transpose; it measured no faster. Where int8 time goes on the 2-core Xeon
+Where int8 time goes on the 2-core Xeon
 (AVX-512 VNNI, AMX; benchmarks/int8_sr_head.py, one thread, the quickstart network at
 256x192): the backbone runs 1.25-1.4x *slower* in int8 than in float32 (XNNPACK's int8
 depthwise and narrow convolutions: the 3 -> 16 stem conv ~0.85 ms against ~0.25, a 1x1 conv
@@ -36,8 +35,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kpose.models.layers import ImageNormalization, KeypointConv2D, KeypointPixelShuffle
-from kpose.models.layers.pixel_shuffle import keypoint_pixel_shuffle
+from kpose.models.layers import ImageNormalization, KeypointConv2D
 
 
 @keras.saving.register_keras_serializable(package="kpose_export")
@@ -96,54 +94,6 @@ class GroupedKeypointConv2D(keras.layers.Layer):
         if layer.bias is not None:
             twin.bias.assign(np.asarray(layer.bias))
         return twin
-
-
-@keras.saving.register_keras_serializable(package="kpose_export")
-class TransposeKeypointPixelShuffle(keras.layers.Layer):
-    """:class:`KeypointPixelShuffle` as one 6-D transpose: ``(B, h, w, K, r, r)`` ->
-    ``(B, h, r, w, r, K)``, read as ``(B, h*r, w*r, K)``. The same values in the same places
-    (output pixel ``(y*r + dy, x*r + dx)`` of keypoint ``j`` is input channel
-    ``j*r*r + dy*r + dx`` at ``(y, x)``), moved once instead of twice: the training layer's
-    reorder (a 5-D ``TRANSPOSE``) and ``DEPTH_TO_SPACE`` each copy the whole full-resolution
-    map. The reshapes only relabel the tensor and cost nothing in TFLite. XNNPACK takes the
-    transpose in float32 and int8 (it runs up to 6-D transposes).
-
-    Measured, it does not pay (so :func:`for_interpreters` uses it only when asked): on a
-    2-core Xeon (AVX-512 VNNI, AMX), one thread, whole quickstart files
-    (benchmarks/int8_sr_head.py) ran 1-3% slower with it in float32 and int8, at 256x192 and
-    128x96. Both forms move the map byte by byte into the keypoint-innermost order (the
-    costly copy); the ``DEPTH_TO_SPACE`` it saves copies runs of ``r*K`` values, which is cheap,
-    and XNNPACK's 5-D transpose is slower than its 3-D one.
-
-    Input: (B, h, w, K*r*r). Output: (B, h*r, w*r, K). With h or w unknown when traced it
-    computes as the training layer does.
-    """
-
-    def __init__(self, num_keypoints: int, upscale: int, **kwargs: Any):
-        super().__init__(**kwargs)
-        self.num_keypoints = int(num_keypoints)
-        self.upscale = int(upscale)
-
-    def call(self, inputs: Any) -> Any:
-        h, w = inputs.shape[1:3]
-        k, r = self.num_keypoints, self.upscale
-        if h is None or w is None:
-            return keypoint_pixel_shuffle(inputs, k, r)
-        x = tf.reshape(inputs, [-1, h, w, k, r, r])
-        x = tf.transpose(x, [0, 1, 4, 2, 5, 3])  # (B, h, dy, w, dx, K)
-        return tf.reshape(x, [-1, h * r, w * r, k])
-
-    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
-        batch, h, w, _ = input_shape
-        r = self.upscale
-        return (batch, None if h is None else h * r, None if w is None else w * r, self.num_keypoints)
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "num_keypoints": self.num_keypoints, "upscale": self.upscale}
-
-    @classmethod
-    def from_layer(cls, layer: KeypointPixelShuffle) -> TransposeKeypointPixelShuffle:
-        return cls(layer.num_keypoints, layer.upscale, name=layer.name, dtype=layer.dtype_policy)
 
 
 def decomposed_hard_swish(x: tf.Tensor) -> tf.Tensor:
@@ -395,15 +345,14 @@ def _is_hard_swish(layer: keras.layers.Layer) -> bool:
 
 
 def for_interpreters(
-    network: keras.Model, integer: bool = False, transpose_shuffle: bool = False, wide_stem: bool = True
+    network: keras.Model, integer: bool = False, wide_stem: bool = True
 ) -> keras.Model:
     """``network`` rewritten for TFLite / ONNX interpreters, same function and weights: the
     input normalization folded into the first convolution (:class:`RawPixelConv2D`; for
     integer graphs with a stride-2 stem, :class:`SpaceToDepthRawPixelConv2D`, unless
     ``wide_stem=False``), every :class:`KeypointConv2D` as a grouped convolution and, for
-    integer (int8 / int16x8) graphs, every hard-swish activation decomposed. ``transpose_shuffle=True`` also writes
-    every :class:`KeypointPixelShuffle` as one transpose (:class:`TransposeKeypointPixelShuffle`;
-    off by default: not faster here, see there). Untouched layers are shared, not copied."""
+    integer (int8 / int16x8) graphs, every hard-swish activation decomposed. Untouched layers
+    are shared, not copied."""
     stem = _stem_conv(network)
     input_size = tuple(network.input.shape[1:3])
     folded = RawPixelConv2D.from_layers(*stem, input_size) if stem else None
@@ -417,8 +366,6 @@ def for_interpreters(
             return folded
         if isinstance(layer, KeypointConv2D):
             return GroupedKeypointConv2D.from_layer(layer)
-        if transpose_shuffle and isinstance(layer, KeypointPixelShuffle):
-            return TransposeKeypointPixelShuffle.from_layer(layer)
         if integer and _is_hard_swish(layer):
             return DecomposedHardSwish(name=layer.name, dtype=layer.dtype_policy)
         return layer
