@@ -76,22 +76,13 @@ def export_files(args: argparse.Namespace, folder: Path) -> dict[tuple[str, str,
     return files
 
 
-def interleaved_times(calls: dict[Any, Any], repeats: int, rounds: int = 10) -> dict[Any, tuple[float, float]]:
-    """(median, 10th percentile) ms of each call, timed in ``rounds`` round-robin passes after
-    a warm-up. The 10th percentile is the time with little interference from other processes
-    on a shared CPU; the median is what a run there costs."""
-    import time
+def median_and_p10(calls: dict[Any, Any], repeats: int) -> dict[Any, tuple[float, float]]:
+    """(median, 10th percentile) ms of each call (:func:`kpose.benchmarks.latency.interleaved_times`).
+    The 10th percentile is the time with little interference from other processes on a shared
+    CPU; the median is what a run there costs."""
+    from kpose.benchmarks.latency import interleaved_times
 
-    for call in calls.values():
-        for _ in range(5):
-            call()
-    times: dict[Any, list[float]] = {key: [] for key in calls}
-    for _ in range(rounds):
-        for key, call in calls.items():
-            for _ in range(max(1, repeats // rounds)):
-                start = time.perf_counter()
-                call()
-                times[key].append((time.perf_counter() - start) * 1e3)
+    times = interleaved_times(calls, repeats, rounds=10)
     return {key: (float(np.median(v)), float(np.percentile(v, 10))) for key, v in times.items()}
 
 
@@ -103,7 +94,7 @@ def time_files(files: dict[Any, Path], repeats: int) -> dict[Any, tuple[float, f
         backend = open_backend(path, threads=1)
         crop = np.random.default_rng(0).integers(0, 256, (1, *backend.input_size, 3)).astype(np.uint8)
         calls[key] = functools.partial(backend.run, crop)
-    return interleaved_times(calls, repeats)
+    return median_and_p10(calls, repeats)
 
 
 def _cut_tflite(network: Any, cut: str, size: tuple[int, int], integer: bool, crops: list[np.ndarray]) -> bytes:
@@ -169,7 +160,7 @@ def segments(args: argparse.Namespace, folder: Path) -> list[dict[str, Any]]:
                 outside = ops_outside_xnnpack(path)
                 if set(outside) - {"CAST"}:
                     print(f"{path.name}: outside XNNPACK {outside}")
-        ms = {key: median for key, (median, _) in interleaved_times(calls, args.repeats).items()}
+        ms = {key: median for key, (median, _) in median_and_p10(calls, args.repeats).items()}
         previous = {False: 0.0, True: 0.0}
         for cut in cuts:
             f32, i8 = ms[(cut, False)], ms[(cut, True)]

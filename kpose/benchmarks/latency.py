@@ -79,9 +79,10 @@ def _crop(input_size: tuple[int, int]) -> np.ndarray:
     return np.random.default_rng(0).integers(0, 256, (1, *input_size, 3)).astype(np.uint8)
 
 
-def interleaved_medians(calls: dict[Any, Callable[[], Any]], repeats: int, rounds: int = ROUNDS) -> dict[Any, float]:
-    """Median ms of each call, timed in ``rounds`` round-robin passes of ``repeats / rounds``
-    runs each, so that a change in machine load (a shared CPU) hits every call alike."""
+def interleaved_times(calls: dict[Any, Callable[[], Any]], repeats: int, rounds: int = ROUNDS) -> dict[Any, list[float]]:
+    """The ms of every run of each call, timed in ``rounds`` round-robin passes of
+    ``repeats / rounds`` runs each after a warm-up, so that a change in machine load (a
+    shared CPU) hits every call alike."""
     for call in calls.values():
         for _ in range(WARMUP):
             call()
@@ -92,7 +93,12 @@ def interleaved_medians(calls: dict[Any, Callable[[], Any]], repeats: int, round
                 start = time.perf_counter()
                 call()
                 times[key].append((time.perf_counter() - start) * 1e3)
-    return {key: statistics.median(values) for key, values in times.items()}
+    return times
+
+
+def interleaved_medians(calls: dict[Any, Callable[[], Any]], repeats: int, rounds: int = ROUNDS) -> dict[Any, float]:
+    """Median ms of each call (:func:`interleaved_times`)."""
+    return {key: statistics.median(values) for key, values in interleaved_times(calls, repeats, rounds).items()}
 
 
 def measure_files(paths: list[Path], repeats: int) -> dict[Path, dict[str, Any]]:
@@ -163,8 +169,8 @@ def export_flavours(args: argparse.Namespace, folder: Path) -> list[Path]:
     import keras
 
     from kpose.data.synthetic import write_synthetic_coco
-    from kpose.tasks import export_model
     from kpose.models import create_model
+    from kpose.tasks import export_model
 
     if args.keras:
         model = args.keras

@@ -28,7 +28,7 @@ import keras
 
 from kpose.errors import ConfigError
 from kpose.models.backbones.base import LEVELS, TORCH, BackboneSpec
-from kpose.models.backbones.hrnet import multi_resolution
+from kpose.models.backbones.hrnet import fuse_into, multi_resolution
 from kpose.models.blocks import batch_norm, conv_bn
 from kpose.models.layers import GELU, WindowAttention
 
@@ -77,27 +77,6 @@ def _downsample(x: keras.KerasTensor, filters: int, name: str, relu: bool) -> ke
     return conv_bn(x, filters, 1, name, relu=relu)
 
 
-def _fuse_into(branches: Sequence[keras.KerasTensor], target: int, name: str) -> keras.KerasTensor:
-    """HRFormer fuse for one output branch: the sum of every branch resampled to ``target``,
-    then ReLU. Coarser branches: 1x1 conv-BN, nearest upsampling; finer: one
-    :func:`_downsample` per halving."""
-    channels = branches[target].shape[-1]
-    terms = []
-    for source, x in enumerate(branches):
-        prefix = f"{name}_from{source}"
-        if source > target:
-            x = conv_bn(x, channels, 1, prefix, relu=False)
-            factor = 2 ** (source - target)
-            x = keras.layers.UpSampling2D(factor, interpolation="nearest", name=f"{prefix}_up")(x)
-        for step in range(target - source):
-            last = step == target - source - 1
-            width = channels if last else x.shape[-1]
-            x = _downsample(x, width, f"{prefix}_down{step}", relu=not last)
-        terms.append(x)
-    x = keras.layers.Add(name=f"{name}_sum")(terms)
-    return keras.layers.ReLU(name=f"{name}_out")(x)
-
-
 def _module(
     branches: list[keras.KerasTensor], heads: int, outputs: Sequence[int], name: str
 ) -> list[keras.KerasTensor | None]:
@@ -109,7 +88,7 @@ def _module(
                 branches[b], heads * 2**b, f"{name}_branch{b}_block{block}"
             )
     return [
-        _fuse_into(branches, t, f"{name}_fuse{t}") if t in outputs else None
+        fuse_into(branches, t, f"{name}_fuse{t}", _downsample) if t in outputs else None
         for t in range(len(branches))
     ]
 

@@ -49,13 +49,22 @@ def _bottleneck(x: keras.KerasTensor, planes: int, name: str) -> keras.KerasTens
     return keras.layers.ReLU(name=f"{name}_out")(y)
 
 
-def _fuse_into(
-    branches: Sequence[keras.KerasTensor], target: int, name: str
-) -> keras.KerasTensor:
-    """HRNet fuse for one output branch: the sum of every branch resampled to ``target``.
+# ``downsample(x, filters, name, relu)``: one stride-2 step of a fuse, (B, H, W, C) -> (B, H/2, W/2, filters).
+Downsample = Callable[[keras.KerasTensor, int, str, bool], keras.KerasTensor]
 
-    Coarser branches: 1x1 conv-BN to the target width, nearest upsampling. Finer branches:
-    stride-2 3x3 conv-BNs (ReLU on all but the last), one per halving.
+
+def _conv_downsample(x: keras.KerasTensor, filters: int, name: str, relu: bool) -> keras.KerasTensor:
+    """HRNet's fuse step: a stride-2 3x3 conv-BN (optional ReLU)."""
+    return conv_bn(x, filters, 3, name, strides=2, relu=relu)
+
+
+def fuse_into(
+    branches: Sequence[keras.KerasTensor], target: int, name: str, downsample: Downsample = _conv_downsample
+) -> keras.KerasTensor:
+    """The fuse for one output branch: the sum of every branch resampled to ``target``, then
+    ReLU. Coarser branches: 1x1 conv-BN to the target width, nearest upsampling. Finer
+    branches: one ``downsample`` per halving (ReLU on all but the last), the last to the
+    target width.
     """
     channels = branches[target].shape[-1]
     terms = []
@@ -65,12 +74,10 @@ def _fuse_into(
             x = conv_bn(x, channels, 1, prefix, relu=False)
             factor = 2 ** (source - target)
             x = keras.layers.UpSampling2D(factor, interpolation="nearest", name=f"{prefix}_up")(x)
-        elif source < target:
-            steps = target - source
-            for step in range(steps):
-                last = step == steps - 1
-                width = channels if last else x.shape[-1]
-                x = conv_bn(x, width, 3, f"{prefix}_down{step}", strides=2, relu=not last)
+        steps = target - source
+        for step in range(steps):
+            last = step == steps - 1
+            x = downsample(x, channels if last else x.shape[-1], f"{prefix}_down{step}", not last)
         terms.append(x)
     x = keras.layers.Add(name=f"{name}_sum")(terms)
     return keras.layers.ReLU(name=f"{name}_out")(x)
@@ -81,7 +88,7 @@ def _module(branches: list[keras.KerasTensor], name: str) -> list[keras.KerasTen
     for b in range(len(branches)):
         for block in range(_BLOCKS_PER_BRANCH):
             branches[b] = _basic_block(branches[b], f"{name}_branch{b}_block{block}")
-    return [_fuse_into(branches, t, f"{name}_fuse{t}") for t in range(len(branches))]
+    return [fuse_into(branches, t, f"{name}_fuse{t}") for t in range(len(branches))]
 
 
 def _build(
