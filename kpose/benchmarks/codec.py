@@ -24,8 +24,9 @@ from typing import Any, Callable
 import numpy as np
 
 from kpose import codecs
+from kpose.codecs.heatmap import HeatmapCodec
 from kpose.evaluation.coco import THRESHOLD_METRICS, evaluate_coco
-from kpose.geometry import box_to_center_scale, crop_matrix, heatmap_to_input, invert_affine, transform_points
+from kpose.geometry import box_to_center_scale, crop_matrix, invert_affine, transform_points
 from kpose.keypoints import KeypointSchema, get_schema
 
 ORACLE_METRICS = tuple(metric.name for metric in THRESHOLD_METRICS)
@@ -78,16 +79,16 @@ def oracle_rows(
 
     rows = []
     for stride in strides:
-        sigma = codecs.sigma_for_stride(stride)
+        codec = HeatmapCodec(input_size, stride)
         decoded = {name: np.zeros_like(keypoints[..., :2]) for name in codecs.DECODERS}
         on_map = np.zeros_like(labeled)
         for start in range(0, len(boxes), chunk):
             part = slice(start, start + chunk)
-            heatmaps, weights = codecs.encode_heatmaps(crop_points[part], labeled[part], input_size, stride)
+            heatmaps, weights = codec.encode(crop_points[part], labeled[part])
             on_map[part] = weights > 0
             for name in codecs.DECODERS:
-                coords, _ = codecs.decode(heatmaps, name, kernel=4, sigma=sigma)
-                decoded[name][part] = transform_points(heatmap_to_input(coords, stride), to_image[part])
+                coords, _ = codec.decode(heatmaps, name, kernel=4)
+                decoded[name][part] = transform_points(coords, to_image[part])
         for name, points in decoded.items():
             results = [
                 {

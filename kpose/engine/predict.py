@@ -14,10 +14,10 @@ import numpy as np
 import tensorflow as tf
 
 from kpose.codecs import decoders_tf
-from kpose.codecs.gaussian import SIGMA_AT_STRIDE_4, sigma_for_stride
+from kpose.codecs.gaussian import SIGMA_AT_STRIDE_4
+from kpose.codecs.heatmap import HeatmapCodec
 from kpose.geometry import (
     crop_matrix,
-    heatmap_to_input,
     invert_affine,
     transform_points,
 )
@@ -53,10 +53,7 @@ def make_predict_step(
 ):
     """A compiled step ``uint8 crops (B, H, W, 3) -> coords (B, K, 2) input px, scores (B, K)``."""
     network = heatmap_output(model)
-    input_h = network.input.shape[1]
-    heatmap_h = network.output.shape[1]
-    stride = input_h // heatmap_h
-    sigma = sigma_for_stride(stride, sigma_at_stride_4)
+    codec = HeatmapCodec.for_heatmap(tuple(network.input.shape[1:3]), network.output.shape[1], sigma_at_stride_4)
     flip_index = schema.flip_index.tolist()
 
     @tf.function(reduce_retracing=True)
@@ -66,8 +63,7 @@ def make_predict_step(
         if flip_test:
             flipped = tf.cast(network(tf.reverse(images, axis=[2]), training=False), tf.float32)
             heatmaps = decoders_tf.flip_average(heatmaps, flipped, flip_index)
-        coords, scores = decoders_tf.decode(heatmaps, decoder, kernel=kernel, sigma=sigma)
-        return heatmap_to_input(coords, stride), scores
+        return codec.decode_tf(heatmaps, decoder, kernel)
 
     return step
 
